@@ -1,0 +1,11 @@
+"""Interest Explorer: a local LLM reads your history, writes an editable interest profile, plans
+exploratory queries, retrieves from a Chroma catalogue, and explains every recommendation."""
+
+from explorer.catalog import Catalog, History, Item, Rating
+from explorer.config import Settings
+from explorer.errors import ExplorerError
+from explorer.explorer import Event, Explorer
+from explorer.schema import ExploreQuery, InterestProfile, Recommendation, RecommendResult, Theme
+
+__all__ = ["Catalog", "Event", "ExploreQuery", "Explorer", "ExplorerError", "History", "InterestProfile", "Item",
+           "Rating", "Recommendation", "RecommendResult", "Settings", "Theme"]

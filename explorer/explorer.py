@@ -1,0 +1,198 @@
+"""The Explorer facade: the one public API that the web chat, the CLI and the evaluation all call.
+
+    from explorer import Explorer
+    ex = Explorer.default()
+    result = ex.recommend(ex.persona("maya"), k=5, explore=0.4)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from explorer.catalog import (Catalog, History, ParsedHistory, Persona, history_from_lines, load_catalog,
+                              load_history_file, load_personas, require_usable)
+from explorer.config import Settings
+from explorer.embed import Embedder
+from explorer.errors import UnknownPersonaError
+from explorer.explain import Explainer, Explanation, pick_evidence
+from explorer.llm import load_backend
+from explorer.plan import Planner
+from explorer.profile import ProfileBuilder, ProfileOutcome
+from explorer.prompts import select_prompt
+from explorer.rank import rank
+from explorer.retrieve import retrieve
+from explorer.schema import InterestProfile, Recommendation, RecommendResult, StepPaths
+from explorer.store import ItemStore, collection_name, open_client
+
+_shared: dict[tuple, Any] = {}
+_shared_lock = threading.Lock()
+
+
+def shared(key: tuple, factory):
+    """Models are loaded once per process, whatever number of Explorers or sessions use them."""
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = factory()
+        return _shared[key]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a streamed recommendation: profile, plan, item, token, explanation, result."""
+
+    kind: str
+    data: Any
+    index: int | None = None
+
+
+class Explorer:
+    def __init__(self, settings: Settings | None = None, *, catalog: Catalog | str | Path | None = None,
+                 catalog_format: str | None = None, progress: bool = False):
+        self.settings = settings or Settings()
+        s = self.settings
+        if not isinstance(catalog, Catalog):
+            catalog = load_catalog(catalog or s.catalog, catalog_format)
+        self.catalog = catalog
+        self.embedder: Embedder = shared(("embed", s.embed.model_dump_json()), lambda: Embedder(s.embed))
+        client = shared(("chroma", s.store.model_dump_json(), str(s.data_dir)), lambda: open_client(s.store, s.data_dir))
+        self.store = ItemStore(client, collection_name(s.store.collection_prefix, catalog.name))
+        self.sync_report = self.store.sync(catalog, self.embedder, progress=progress)
+        self.llm = shared(("llm", s.llm.model_dump_json()), lambda: load_backend(s.llm))
+        use = lambda flag: self.llm if flag else None
+        variant = s.prompt_variants.get
+        self.profiler = ProfileBuilder(catalog, use(s.pipeline.profile_with_llm),
+                                       select_prompt(s.prompts_dir, "profile_themes", variant("profile_themes")),
+                                       select_prompt(s.prompts_dir, "profile_summary", variant("profile_summary")),
+                                       s.pipeline.max_history_in_prompt)
+        self.planner = Planner(catalog, use(s.pipeline.plan_with_llm),
+                               select_prompt(s.prompts_dir, "plan", variant("plan")), s.pipeline.queries)
+        self.explainer = Explainer(catalog, use(s.pipeline.explain_with_llm),
+                                   select_prompt(s.prompts_dir, "explain", variant("explain")))
+        self._profiles: dict[str, ProfileOutcome] = {}
+        self._personas: dict[str, Persona] | None = None
+
+    @classmethod
+    def default(cls, data_dir: str | Path | None = None, **settings: Any) -> "Explorer":
+        """The embedded default: demo catalogue, packaged models, index under `data_dir`."""
+        if data_dir is not None:
+            settings["data_dir"] = Path(data_dir)
+        return cls(Settings(**settings))
+
+    # ---------------------------------------------------------------- histories
+    @property
+    def personas(self) -> dict[str, Persona]:
+        if self._personas is None:
+            path = self.settings.personas
+            self._personas = load_personas(path, self.catalog) if Path(path).is_file() and \
+                Path(self.catalog.source) == Path(self.settings.catalog) else {}
+        return self._personas
+
+    def persona(self, name: str) -> History:
+        persona = self.personas.get(name.strip().lower())
+        if persona is None:
+            raise UnknownPersonaError(name, [p.name for p in self.personas.values()])
+        return History.of(persona.history, name=persona.name)
+
+    def parse_history(self, lines: list[str] | str) -> ParsedHistory:
+        """Titles or ids, one a line; unknown lines are returned, never silently dropped."""
+        if isinstance(lines, str):
+            lines = lines.splitlines()
+        return history_from_lines(lines, self.catalog)
+
+    def load_history(self, path: str | Path) -> ParsedHistory:
+        return load_history_file(path, self.catalog)
+
+    # ---------------------------------------------------------------- steps
+    def profile(self, history: History) -> ProfileOutcome:
+        """The interest profile, cached per history: the same ratings give the same profile."""
+        require_usable(history, self.catalog)
+        key = history.fingerprint()
+        if key not in self._profiles:
+            self._profiles[key] = self.profiler.build(history)
+            if len(self._profiles) > 256:
+                self._profiles.pop(next(iter(self._profiles)))
+        return self._profiles[key]
+
+    def recommend(self, history: History, k: int = 5, explore: float = 0.3,
+                  profile: InterestProfile | None = None, request: str | None = None,
+                  kinds: list[str] | None = None, explain: bool = True) -> RecommendResult:
+        for event in self.recommend_stream(history, k, explore, profile, request, kinds, explain):
+            if event.kind == "result":
+                return event.data
+        raise RuntimeError("recommend_stream ended without a result")  # a bug, not a user error
+
+    def recommend_stream(self, history: History, k: int = 5, explore: float = 0.3,
+                         profile: InterestProfile | None = None, request: str | None = None,
+                         kinds: list[str] | None = None, explain: bool = True) -> Iterator[Event]:
+        """The whole pipeline as events, so a UI can show each part as soon as it exists."""
+        require_usable(history, self.catalog)
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str):
+            nonlocal clock
+            now = time.perf_counter()
+            seconds[stage] = round(now - clock, 3)
+            clock = now
+
+        cached = history.fingerprint() in self._profiles
+        if profile is None:
+            outcome = self.profile(history)
+            profile, profile_path, notes = outcome.profile, ("cached" if cached else outcome.path), list(outcome.notes)
+        else:
+            profile_path, notes = "edited", []
+        lap("profile")
+        yield Event("profile", profile)
+
+        planned = self.planner.plan(profile, explore, request=request)
+        notes += planned.notes
+        lap("plan")
+        yield Event("plan", planned.queries)
+
+        candidates = retrieve(planned.queries, history, self.store, self.embedder,
+                              self.settings.pipeline.per_query, kinds)
+        lap("retrieve")
+        liked_ids = [r.item_id for r in history.liked]
+        embeddings = self.store.embeddings(list({c.item_id for c in candidates} | set(liked_ids)))
+        ranked = rank(candidates, profile, self.catalog, embeddings, k, self.settings.pipeline.mmr_lambda)
+        lap("rank")
+
+        recommendations: list[Recommendation] = []
+        theme_evidence = {t.label: t.evidence for t in profile.themes}
+        paths = []
+        for index, (candidate, score) in enumerate(ranked):
+            item = self.catalog[candidate.item_id]
+            query = planned.queries[candidate.query]
+            evidence_ids = pick_evidence(item.id, history, embeddings, 2, theme_evidence.get(query.anchor or "", ()))
+            rec = Recommendation(item_id=item.id, title=item.title, kind=item.kind, year=item.year, score=score,
+                                 mode=query.mode, query=query.text, evidence=tuple(evidence_ids))
+            yield Event("item", rec, index)
+            explanation = Explanation("", "fallback")
+            if explain:
+                for piece in self.explainer.stream(item, [self.catalog[e] for e in evidence_ids], query):
+                    if isinstance(piece, Explanation):
+                        explanation = piece
+                    else:
+                        yield Event("token", piece, index)
+                if explanation.note:
+                    notes.append(explanation.note)
+                paths.append(explanation.path)
+                yield Event("explanation", explanation, index)
+            recommendations.append(rec.model_copy(update={"explanation": explanation.text,
+                                                          "explanation_path": explanation.path}))
+        lap("explain")
+        explain_path = paths[0] if paths and len(set(paths)) == 1 else ("mixed" if paths else "fallback")
+        result = RecommendResult(profile=profile, queries=planned.queries, recommendations=recommendations,
+                                 paths=StepPaths(profile=profile_path, plan=planned.path, explain=explain_path),
+                                 notes=notes, seconds=seconds)
+        yield Event("result", result)
+
+    def chat(self, history: History, explore: float = 0.3, k: int = 5):
+        from explorer.chat import ChatSession
+
+        return ChatSession(self, history, explore=explore, k=k)

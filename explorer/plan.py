@@ -1,0 +1,155 @@
+"""Step 2: profile -> exploratory queries. `deepen` grows from the person's own themes; `adjacent` and
+`novel` step to tags the catalogue links to those themes, or to ones it does not. The LLM only chooses
+among offered options (an enum), so it can steer but never leave the catalogue's vocabulary."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from itertools import combinations
+
+from explorer.catalog import Catalog
+from explorer.prompts import Prompt
+from explorer.schema import ExploreQuery, InterestProfile, Path_
+
+MIN_TAG_ITEMS = 2  # a tag on a single item is too thin to explore
+
+
+class TagGraph:
+    """Which tags the catalogue's items carry together: the neighbourhoods that exploration walks."""
+
+    def __init__(self, catalog: Catalog):
+        self.df = Counter(t for item in catalog.items.values() for t in item.tags)
+        self.co: dict[str, Counter] = defaultdict(Counter)
+        for item in catalog.items.values():
+            for a, b in combinations(item.tags, 2):
+                self.co[a][b] += 1
+                self.co[b][a] += 1
+        self.n = max(len(catalog), 1)
+
+    def usable(self, tag: str) -> bool:
+        return self.df[tag] >= MIN_TAG_ITEMS
+
+    def affinity(self, tag: str, anchors: list[str]) -> float:
+        """Pointwise mutual information of `tag` with the anchors, positive part, summed."""
+        total = 0.0
+        for anchor in anchors:
+            joint = self.co[anchor][tag]
+            if joint:
+                total += max(math.log(joint * self.n / (self.df[anchor] * self.df[tag])), 0.0)
+        return total
+
+    def companions(self, tag: str, n: int = 1, exclude: set[str] = frozenset()) -> list[str]:
+        return [t for t, _ in self.co[tag].most_common() if t not in exclude and self.usable(t)][:n]
+
+
+@dataclass(frozen=True)
+class Option:
+    tag: str
+    mode: str
+    anchor: str | None
+    score: float
+
+
+def explore_options(profile: InterestProfile, graph: TagGraph, limit: int = 8) -> tuple[list[Option], list[Option]]:
+    """Adjacent options (tags strongly tied to the themes) and novel ones (popular tags not tied to them)."""
+    own = {t.label for t in profile.themes}
+    blocked = own | set(profile.avoid)
+    anchors = [t.label for t in profile.themes]
+    scored = []
+    for tag in graph.df:
+        if tag in blocked or not graph.usable(tag) or any(a in tag or tag in a for a in blocked):
+            continue
+        ties = {a: graph.affinity(tag, [a]) for a in anchors}
+        best_anchor = max(ties, key=ties.get) if ties else None
+        scored.append((tag, sum(ties.values()), best_anchor))
+    adjacent = sorted((s for s in scored if s[1] > 0), key=lambda s: (-s[1] * math.log(1 + graph.df[s[0]]), s[0]))
+    novel = sorted((s for s in scored if s[1] == 0), key=lambda s: (-graph.df[s[0]], s[0]))
+    return ([Option(t, "adjacent", a, sc) for t, sc, a in adjacent[:limit]],
+            [Option(t, "novel", None, float(graph.df[t])) for t, _, _ in novel[:limit]])
+
+
+@dataclass
+class PlanOutcome:
+    queries: list[ExploreQuery]
+    path: Path_
+    notes: list[str]
+
+
+class Planner:
+    def __init__(self, catalog: Catalog, llm=None, prompt: Prompt | None = None, n_queries: int = 4):
+        self.catalog, self.llm, self.prompt = catalog, llm, prompt
+        self.graph = TagGraph(catalog)
+        self.n_queries = n_queries
+
+    def plan(self, profile: InterestProfile, explore: float = 0.3, n_queries: int | None = None,
+             request: str | None = None) -> PlanOutcome:
+        """`explore` in [0, 1] is the share of non-deepen queries; `request` is the person's own words."""
+        n = n_queries or self.n_queries
+        n_explore = min(round(max(0.0, min(1.0, explore)) * n), n)
+        if not profile.themes:
+            n_explore = n  # nothing to deepen yet: everything is exploration
+        adjacent, novel = explore_options(profile, self.graph)
+        n_novel = min(n_explore // 2, len(novel))
+        n_adjacent = min(n_explore - n_novel, len(adjacent))
+        n_deepen = n - n_adjacent - n_novel - (1 if request else 0)
+        notes: list[str] = []
+        picked_adjacent, picked_novel, path = adjacent[:n_adjacent], novel[:n_novel], "fallback"
+        if self.llm is not None and self.prompt is not None and (n_adjacent or n_novel):
+            try:
+                picked_adjacent, picked_novel = self._llm_choice(profile, adjacent, novel, n_adjacent, n_novel)
+                path = "llm"
+            except Exception as exc:
+                notes.append(f"plan: option choice failed ({type(exc).__name__}: {exc})")
+        queries = [q for q in (self._deepen(profile, i) for i in range(max(n_deepen, 0))) if q]
+        if request:
+            queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale="You asked for this."))
+        queries += [self._explore_query(o) for o in picked_adjacent + picked_novel]
+        if not queries:  # an empty profile and an empty catalogue neighbourhood: fall back to popular tags
+            queries = [self._explore_query(o) for o in novel[:n]]
+        return PlanOutcome(queries[:6], path, notes)
+
+    def _llm_choice(self, profile, adjacent, novel, n_adjacent, n_novel):
+        def field(options, count):
+            return {"type": "array", "items": {"type": "string", "enum": [o.tag for o in options]},
+                    "minItems": count, "maxItems": count}
+        schema = {"type": "object", "required": ["nearby", "new"],
+                  "properties": {"nearby": field(adjacent, n_adjacent) if n_adjacent else {"type": "array", "maxItems": 0},
+                                 "new": field(novel, n_novel) if n_novel else {"type": "array", "maxItems": 0}}}
+        messages = self.prompt.messages(themes=", ".join(t.label for t in profile.themes) or "none yet",
+                                        avoid=", ".join(profile.avoid) or "nothing",
+                                        adjacent=", ".join(o.tag for o in adjacent) or "none",
+                                        novel=", ".join(o.tag for o in novel) or "none",
+                                        n_adjacent=n_adjacent, n_novel=n_novel)
+        answer = self.llm.choose(messages, schema, 80)
+        # Repeats are topped up from the fallback order, so the mix the knob asked for still holds.
+        return (_distinct(answer.get("nearby", []), adjacent, n_adjacent),
+                _distinct(answer.get("new", []), novel, n_novel))
+
+    def _deepen(self, profile: InterestProfile, index: int) -> ExploreQuery | None:
+        if not profile.themes:
+            return None
+        theme = profile.themes[index % len(profile.themes)]
+        exclude = {t.label for t in profile.themes} | set(profile.avoid)
+        extra = self.graph.companions(theme.label, 1 + index // len(profile.themes), exclude)
+        text = " ".join([theme.label, *extra[index // len(profile.themes):][:1]])
+        seen = [self.catalog[i].title for i in theme.evidence[:2] if i in self.catalog]
+        because = f" like {' and '.join(seen)}" if seen else ""
+        return ExploreQuery(text=text, mode="deepen", anchor=theme.label,
+                            rationale=f"More {theme.label}: you rated things{because} highly.")
+
+    def _explore_query(self, option: Option) -> ExploreQuery:
+        companion = self.graph.companions(option.tag, 1, {option.tag})
+        text = " ".join([option.tag, option.anchor or (companion[0] if companion else "")]).strip()
+        if option.mode == "adjacent":
+            why = f"Next door to your interest in {option.anchor}: the catalogue often pairs it with {option.tag}."
+        else:
+            why = f"Something new: {option.tag} is a well-stocked corner of the catalogue you have not visited."
+        return ExploreQuery(text=text, mode=option.mode, anchor=option.anchor, rationale=why)
+
+
+def _distinct(chosen: list[str], options: list[Option], count: int) -> list[Option]:
+    by_tag = {o.tag: o for o in options}
+    order = list(dict.fromkeys([c for c in chosen if c in by_tag] + [o.tag for o in options]))
+    return [by_tag[t] for t in order[:count]]

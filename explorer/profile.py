@@ -1,0 +1,144 @@
+"""Step 1: history -> InterestProfile. The LLM picks themes (from an enum) and words the summary;
+tag statistics of the history are the fallback and the source of weights and evidence."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from explorer.catalog import Catalog, History
+from explorer.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
+from explorer.prompts import Prompt
+from explorer.schema import InterestProfile, Path_, Theme
+
+MAX_THEMES = 4
+MAX_AVOID = 4
+
+
+@dataclass(frozen=True)
+class TagStats:
+    """Per-tag evidence from a history: rating-weighted, scaled by how distinctive the tag is."""
+
+    score: dict[str, float]
+    evidence: dict[str, list[str]]  # tag -> liked item ids, best rated first
+    avoid: list[str]  # tags that only disliked items carry, strongest first
+
+    def top(self, n: int) -> list[str]:
+        return sorted(self.score, key=lambda t: (-self.score[t], t))[:n]
+
+
+def tag_stats(history: History, catalog: Catalog) -> TagStats:
+    df = catalog.tag_counts()
+    n_items = len(catalog)
+    score: dict[str, float] = defaultdict(float)
+    evidence: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    disliked: Counter = Counter()
+    for r in history.ratings:
+        item = catalog[r.item_id]
+        if r.disliked:
+            disliked.update(item.tags)
+            continue
+        if not r.liked:
+            continue
+        strength = 1.0 if r.rating is None else (r.rating - 2.5) / 2.5
+        for tag in item.tags:
+            idf = math.log(1 + n_items / (1 + df[tag]))
+            score[tag] += strength * idf
+            evidence[tag].append((-(r.rating or 4.0), r.item_id))
+    avoid = [t for t, _ in disliked.most_common() if t not in score]
+    return TagStats(dict(score), {t: [i for _, i in sorted(v)] for t, v in evidence.items()}, avoid)
+
+
+def themes_from(labels: list[str], stats: TagStats) -> tuple[Theme, ...]:
+    total = sum(stats.score.get(label, 0.0) for label in labels) or 1.0
+    return tuple(Theme(label=label, weight=round(stats.score.get(label, 0.0) / total, 3),
+                       evidence=tuple(stats.evidence.get(label, [])[:5])) for label in labels)
+
+
+def fallback_summary(themes: tuple[Theme, ...], avoid: list[str], history: History, catalog: Catalog) -> str:
+    kinds = Counter(catalog[r.item_id].kind for r in history.liked)
+    best = sorted(history.liked, key=lambda r: -(r.rating or 4.0))[:2]
+    parts = [f"You enjoy {_join([t.label for t in themes]) or 'a bit of everything'}"]
+    if kinds:
+        parts[0] += f", mostly as {_join([k + 's' for k, _ in kinds.most_common(2)])}"
+    if best:
+        parts.append(f"Favourites include {_join([catalog[r.item_id].title for r in best])}")
+    if avoid:
+        parts.append(f"You tend to skip {_join(avoid[:3])}")
+    return ". ".join(parts) + "."
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
+
+
+@dataclass
+class ProfileOutcome:
+    profile: InterestProfile
+    path: Path_
+    notes: list[str]
+
+
+class ProfileBuilder:
+    """Builds profiles; the LLM is optional and every failure of it is a note, not an error."""
+
+    def __init__(self, catalog: Catalog, llm=None, themes_prompt: Prompt | None = None,
+                 summary_prompt: Prompt | None = None, max_history_in_prompt: int = 12):
+        self.catalog, self.llm = catalog, llm
+        self.themes_prompt, self.summary_prompt = themes_prompt, summary_prompt
+        self.max_history = max_history_in_prompt
+
+    def build(self, history: History) -> ProfileOutcome:
+        stats = tag_stats(history, self.catalog)
+        options = stats.top(8)
+        avoid = stats.avoid[:MAX_AVOID]
+        fallback_themes = themes_from(options[:MAX_THEMES], stats)
+        notes: list[str] = []
+        if self.llm is None or self.themes_prompt is None or len(options) < 2:
+            summary = fallback_summary(fallback_themes, avoid, history, self.catalog)
+            return ProfileOutcome(InterestProfile(summary=summary, themes=fallback_themes, avoid=avoid), "fallback", notes)
+
+        liked, disliked = self._history_lines(history)
+        themes, summary, llm_themes = fallback_themes, None, False
+        try:
+            schema = {"type": "object", "properties": {"themes": {
+                "type": "array", "items": {"type": "string", "enum": options}, "minItems": 2, "maxItems": MAX_THEMES}},
+                "required": ["themes"]}
+            picked = self.llm.choose(self.themes_prompt.messages(liked=liked, disliked=disliked,
+                                                                 options=", ".join(options)), schema, 60)
+            chosen = [t for t in dict.fromkeys(picked["themes"]) if t in stats.score]
+            if len(chosen) >= 2:
+                themes, llm_themes = themes_from(chosen, stats), True
+            else:
+                notes.append("profile: the LLM picked fewer than two distinct themes")
+        except Exception as exc:  # any LLM failure means the fallback serves
+            notes.append(f"profile: theme choice failed ({type(exc).__name__}: {exc})")
+        try:
+            values = dict(liked=liked, disliked=disliked, themes=", ".join(t.label for t in themes))
+            opening = self.summary_prompt.opening(**values)
+            raw = self.llm.generate(self.summary_prompt.messages(**values), 60)
+            text = first_sentences(f"{opening} {raw.strip()}")
+            invented = unsupported_names(text, " ".join(str(v) for v in values.values()))
+            problem = looks_degenerate(text) or (
+                "names items outside the history" if foreign_titles(text, self.catalog, set(history.item_ids)) else None) or (
+                f"names what the history does not: {', '.join(invented[:3])}" if invented else None)
+            if problem:
+                notes.append(f"profile: summary rejected ({problem})")
+            else:
+                summary = text
+        except Exception as exc:
+            notes.append(f"profile: summary failed ({type(exc).__name__}: {exc})")
+        llm_served = summary is not None and llm_themes
+        summary = summary or fallback_summary(themes, avoid, history, self.catalog)
+        return ProfileOutcome(InterestProfile(summary=summary, themes=themes, avoid=avoid),
+                              "llm" if llm_served else "fallback", notes)
+
+    def _history_lines(self, history: History) -> tuple[str, str]:
+        """Short lists for the prompt; long histories are cut to the best and latest, and that is said."""
+        liked = sorted(history.liked, key=lambda r: (-(r.rating or 4.0), -(r.timestamp or 0)))[: self.max_history]
+        disliked = history.disliked[-4:]
+        describe = lambda r: f"{self.catalog[r.item_id].title} ({', '.join(self.catalog[r.item_id].tags[:2])})"
+        more = len(history.liked) - len(liked)
+        liked_text = "; ".join(describe(r) for r in liked) + (f"; and {more} more" if more > 0 else "")
+        return liked_text or "nothing yet", "; ".join(describe(r) for r in disliked) or "nothing"
