@@ -16,8 +16,8 @@ from explorer.catalog import History
 from explorer.schema import InterestProfile, RecommendResult
 
 MAX_MESSAGE_CHARS = 500
-ORDINALS = {"first": 0, "1st": 0, "one": 0, "second": 1, "2nd": 1, "two": 1, "third": 2, "3rd": 2, "three": 2,
-            "fourth": 3, "4th": 3, "four": 3, "fifth": 4, "5th": 4, "five": 4, "last": -1}
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+            "fifth": 4, "5th": 4, "last": -1}
 SURPRISE = re.compile(r"\b(surprise|something (new|different)|explore|anything)\b", re.I)
 WHY = re.compile(r"\bwhy\b", re.I)
 LESS = re.compile(r"\b(?:less|fewer|no more|no|without|not|avoid|skip)\s+([\w][\w\s'-]{1,40})", re.I)

@@ -81,7 +81,8 @@ class Explorer:
         """The embedded default: demo catalogue, packaged models, index under `data_dir`."""
         if data_dir is not None:
             settings["data_dir"] = Path(data_dir)
-        return cls(Settings(**settings))
+        progress = settings.pop("progress", False)
+        return cls(Settings(**settings), progress=progress)
 
     # ---------------------------------------------------------------- histories
     @property
@@ -143,7 +144,8 @@ class Explorer:
         cached = history.fingerprint() in self._profiles
         if profile is None:
             outcome = self.profile(history)
-            profile, profile_path, notes = outcome.profile, ("cached" if cached else outcome.path), list(outcome.notes)
+            profile, profile_path = outcome.profile, outcome.path
+            notes = ["profile: reused from the cache for this history"] if cached else list(outcome.notes)
         else:
             profile_path, notes = "edited", []
         lap("profile")

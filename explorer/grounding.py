@@ -21,7 +21,7 @@ def foreign_titles(text: str, catalog: Catalog, allowed_ids: set[str]) -> list[s
             continue
         if pattern.search(lowered) and not any(pattern.search(t) for t in allowed_titles):
             hits.append(catalog[item_id].title)
-    return hits
+    return list(dict.fromkeys(hits))
 
 
 def looks_degenerate(text: str) -> str | None:

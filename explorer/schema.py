@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Mode = Literal["deepen", "adjacent", "novel"]
-Path_ = Literal["llm", "fallback", "edited", "cached"]
+Path_ = Literal["llm", "fallback", "edited"]
 
 
 class _Frozen(BaseModel):
@@ -65,7 +65,7 @@ class Recommendation(_Frozen):
 
 
 class StepPaths(BaseModel):
-    """Which path served each step: the LLM, its deterministic fallback, the user's edit, or a cache."""
+    """Which path served each step: the LLM, its deterministic fallback, or (profile) the user's edit."""
 
     profile: Path_ = "fallback"
     plan: Path_ = "fallback"

