@@ -1,6 +1,12 @@
 """Interest Explorer: a local LLM reads your history, writes an editable interest profile, plans
 exploratory queries, retrieves from a Chroma catalogue, and explains every recommendation."""
 
+import os
+
+# Offline by design: the packaged models need no hub, and no other model may be fetched at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
 from explorer.catalog import Catalog, History, Item, Rating
 from explorer.config import Settings
 from explorer.errors import ExplorerError
