@@ -8,14 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
+
+from explorer import Explorer  # noqa: E402  (first: it sets the offline defaults before any hub client loads)
+from explorer.errors import ExplorerError  # noqa: E402
 
 import gradio as gr  # noqa: E402
-
-from explorer import Explorer  # noqa: E402
-from explorer.errors import ExplorerError  # noqa: E402
 
 
 def build_ui(explorer: Explorer) -> gr.Blocks:

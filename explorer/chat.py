@@ -160,6 +160,7 @@ class ChatSession:
             for word, index in ORDINALS.items():
                 if re.fullmatch(rf"{word}( one)?", text, re.I) and -len(self.last.recommendations) <= index < len(self.last.recommendations):
                     return catalog[self.last.recommendations[index].item_id]
+        # find() refuses ambiguous titles ("Dune": book and film); in chat the first match is a fair guess.
         return catalog.find(text) or next((i for i in catalog.items.values() if i.title.lower() == text.lower()), None)
 
     def _avoid(self, what: str) -> None:

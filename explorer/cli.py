@@ -6,7 +6,6 @@ Errors a user can fix are printed as one line (with the fix) and exit with statu
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -34,7 +33,6 @@ NoLLM = Annotated[bool, typer.Option("--no-llm", help="Serve every step from its
 
 
 def _explorer(data_dir: Path | None, catalog: Path | None = None, no_llm: bool = False, progress: bool = True):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from explorer.config import Settings
     from explorer.explorer import Explorer
 

@@ -18,8 +18,7 @@ class Embedder:
         self.settings = settings
         self.source = resolve_embedder_source(settings)
         self.model = SentenceTransformer(self.source, device="cpu", local_files_only=True)
-        self.dimension = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") \
-            else self.model.get_sentence_embedding_dimension()
+        self.dimension = self.model.get_embedding_dimension()
         self._query_cache = lru_cache(maxsize=2048)(self._encode_one)
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:

@@ -45,7 +45,7 @@ class EmptyHistoryError(ExplorerError):
                          + "; rate or name at least one catalogue item")
 
 
-class IndexError_(ExplorerError):
+class IndexUnavailableError(ExplorerError):
     """The Chroma index is missing, unreadable or stale; says the command that rebuilds it."""
 
     def __init__(self, detail: str, data_dir: str | Path):

@@ -77,11 +77,10 @@ class Explorer:
         self._personas: dict[str, Persona] | None = None
 
     @classmethod
-    def default(cls, data_dir: str | Path | None = None, **settings: Any) -> "Explorer":
+    def default(cls, data_dir: str | Path | None = None, *, progress: bool = False, **settings: Any) -> "Explorer":
         """The embedded default: demo catalogue, packaged models, index under `data_dir`."""
         if data_dir is not None:
             settings["data_dir"] = Path(data_dir)
-        progress = settings.pop("progress", False)
         return cls(Settings(**settings), progress=progress)
 
     # ---------------------------------------------------------------- histories

@@ -132,8 +132,9 @@ class Planner:
             return None
         theme = profile.themes[index % len(profile.themes)]
         exclude = {t.label for t in profile.themes} | set(profile.avoid)
-        extra = self.graph.companions(theme.label, 1 + index // len(profile.themes), exclude)
-        text = " ".join([theme.label, *extra[index // len(profile.themes):][:1]])
+        rounds = index // len(profile.themes)  # later passes over the themes pick later companions
+        extra = self.graph.companions(theme.label, rounds + 1, exclude)[rounds:rounds + 1]
+        text = " ".join([theme.label, *extra])
         seen = [self.catalog[i].title for i in theme.evidence[:2] if i in self.catalog]
         because = f" like {' and '.join(seen)}" if seen else ""
         return ExploreQuery(text=text, mode="deepen", anchor=theme.label,

@@ -14,7 +14,7 @@ import numpy as np
 from explorer.catalog import Catalog, Item
 from explorer.config import StoreSettings
 from explorer.embed import Embedder
-from explorer.errors import IndexError_
+from explorer.errors import IndexUnavailableError
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def open_client(settings: StoreSettings, data_dir: Path):
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:  # chroma raises many types here; all mean "this directory is unusable"
-        raise IndexError_(f"cannot open the Chroma index at {path} ({exc})", data_dir) from exc
+        raise IndexUnavailableError(f"cannot open the Chroma index at {path} ({exc})", data_dir) from exc
 
 
 class ItemStore:
