@@ -135,9 +135,18 @@ def _print_profile(profile, ex):
         out.print(f"  avoid: {', '.join(profile.avoid)}")
 
 
-def main():
+# The evaluation and the benchmark keep their heavy imports inside the commands.
+from explorer.bench import bench_command  # noqa: E402
+from explorer.eval.cli import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+app.command("bench")(bench_command)
+
+
+def run_typer(typer_app: typer.Typer) -> None:
+    """Run a typer app; errors a user can fix become one line and exit status 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        typer_app(standalone_mode=False)
     except ExplorerError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)
@@ -152,3 +161,7 @@ def main():
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         raise
+
+
+def main():
+    run_typer(app)

@@ -1,0 +1,1 @@
+"""Evaluation as library code: splits, metrics, baselines and the runner behind `python -m explorer.eval`."""

@@ -1,0 +1,3 @@
+from explorer.eval.cli import main
+
+main()
