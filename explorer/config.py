@@ -66,6 +66,13 @@ class PipelineSettings(_Section):
     profile_with_llm: bool = True
     plan_with_llm: bool = True
     max_history_in_prompt: int = Field(default=12, ge=1)
+    # Interest clusters: the vocabulary the planner explores in (None = about sqrt(items / 2)).
+    use_clusters: bool = True
+    clusters: int | None = Field(default=None, ge=2, le=1000)
+    cluster_seed: int = 0
+    # Grounding a query: blend of its text relevance and the collaborative score (item-item CF).
+    relevance_weight: float = Field(default=0.5, ge=0.0)
+    collab_weight: float = Field(default=0.5, ge=0.0)
 
 
 class Settings(BaseSettings):

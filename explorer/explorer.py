@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from explorer.catalog import (Catalog, History, ParsedHistory, Persona, history_from_lines, load_catalog,
                               load_history_file, load_personas, require_usable)
+from explorer.clusters import cached_cluster_model
+from explorer.collab import Interactions, ItemItemCF
 from explorer.config import Settings
 from explorer.embed import Embedder
 from explorer.errors import UnknownPersonaError
@@ -25,7 +29,7 @@ from explorer.plan import Planner
 from explorer.profile import ProfileBuilder, ProfileOutcome
 from explorer.prompts import select_prompt
 from explorer.rank import rank
-from explorer.retrieve import retrieve
+from explorer.retrieve import Retriever
 from explorer.schema import InterestProfile, Recommendation, RecommendResult, StepPaths
 from explorer.store import ItemStore, collection_name, open_client
 
@@ -52,16 +56,28 @@ class Event:
 
 class Explorer:
     def __init__(self, settings: Settings | None = None, *, catalog: Catalog | str | Path | None = None,
-                 catalog_format: str | None = None, progress: bool = False):
+                 catalog_format: str | None = None, progress: bool = False,
+                 on_stage: Callable[[str], None] | None = None, interactions: dict[str, History] | None = None):
+        """`on_stage`, when given, is called with a short description before each slow start-up step
+        (loading the catalogue, the embedder, the index, the LLM), so a UI can show where it is.
+
+        `interactions` (everyone's histories: MovieLens ratings, say) feed the collaborative score and the
+        cluster transitions; by default the demo personas serve."""
         self.settings = settings or Settings()
         s = self.settings
+        stage = on_stage or (lambda _: None)
         if not isinstance(catalog, Catalog):
+            stage("reading the catalogue")
             catalog = load_catalog(catalog or s.catalog, catalog_format)
         self.catalog = catalog
+        stage("loading the embedding model")
         self.embedder: Embedder = shared(("embed", s.embed.model_dump_json()), lambda: Embedder(s.embed))
+        stage("opening the index")
         client = shared(("chroma", s.store.model_dump_json(), str(s.data_dir)), lambda: open_client(s.store, s.data_dir))
         self.store = ItemStore(client, collection_name(s.store.collection_prefix, catalog.name))
+        stage(f"indexing the catalogue ({len(catalog)} items; only new or changed ones are embedded)")
         self.sync_report = self.store.sync(catalog, self.embedder, progress=progress)
+        stage("loading the language model" if s.llm.backend != "none" else "preparing the pipeline")
         self.llm = shared(("llm", s.llm.model_dump_json()), lambda: load_backend(s.llm))
         use = lambda flag: self.llm if flag else None
         variant = s.prompt_variants.get
@@ -69,12 +85,34 @@ class Explorer:
                                        select_prompt(s.prompts_dir, "profile_themes", variant("profile_themes")),
                                        select_prompt(s.prompts_dir, "profile_summary", variant("profile_summary")),
                                        s.pipeline.max_history_in_prompt)
+        self._personas: dict[str, Persona] | None = None
+        if interactions is None:
+            interactions = {p.name: History.of(p.history, name=p.name) for p in self.personas.values()}
+        self.clusters, self.collab = self._collaborative_parts(interactions, stage)
         self.planner = Planner(catalog, use(s.pipeline.plan_with_llm),
-                               select_prompt(s.prompts_dir, "plan", variant("plan")), s.pipeline.queries)
+                               select_prompt(s.prompts_dir, "plan", variant("plan")), s.pipeline.queries,
+                               self.clusters)
+        self.retriever = Retriever(self.store, self.embedder, s.pipeline.per_query, self.clusters, self.collab,
+                                   s.pipeline.relevance_weight, s.pipeline.collab_weight)
         self.explainer = Explainer(catalog, use(s.pipeline.explain_with_llm),
                                    select_prompt(s.prompts_dir, "explain", variant("explain")))
         self._profiles: dict[str, ProfileOutcome] = {}
-        self._personas: dict[str, Persona] | None = None
+
+    def _collaborative_parts(self, interactions: dict[str, History], stage):
+        """Interest clusters (cached under the data directory, ids written to Chroma) and item-item CF."""
+        p = self.settings.pipeline
+        if not p.use_clusters and not interactions:
+            return None, None
+        ids, vectors = self.store.all_embeddings()
+        clusters = None
+        if p.use_clusters and len(ids) >= 2 * (p.clusters or 2):
+            stage("finding interest clusters")
+            clusters, rebuilt = cached_cluster_model(
+                Path(self.settings.data_dir) / "clusters" / f"{self.store.name}.json", ids, vectors, self.catalog,
+                interactions, p.clusters, p.cluster_seed)
+            self.store.set_clusters(clusters.assignment)
+        collab = ItemItemCF(Interactions(interactions, ids)) if interactions else None
+        return clusters, collab
 
     @classmethod
     def default(cls, data_dir: str | Path | None = None, *, progress: bool = False, **settings: Any) -> "Explorer":
@@ -150,13 +188,14 @@ class Explorer:
         lap("profile")
         yield Event("profile", profile)
 
-        planned = self.planner.plan(profile, explore, request=request)
+        planned = self.planner.plan(profile, explore, request=request, history=history)
         notes += planned.notes
         lap("plan")
         yield Event("plan", planned.queries)
 
-        candidates = retrieve(planned.queries, history, self.store, self.embedder,
-                              self.settings.pipeline.per_query, kinds)
+        cited = {i for t in profile.themes for i in t.evidence}
+        seeds = History.of([r for r in history.liked if r.item_id in cited]) if profile_path == "edited" else None
+        candidates = self.retriever.retrieve(planned.queries, history, kinds, seeds)
         lap("retrieve")
         liked_ids = [r.item_id for r in history.liked]
         embeddings = self.store.embeddings(list({c.item_id for c in candidates} | set(liked_ids)))
@@ -192,6 +231,12 @@ class Explorer:
                                  paths=StepPaths(profile=profile_path, plan=planned.path, explain=explain_path),
                                  notes=notes, seconds=seconds)
         yield Event("result", result)
+
+    def item_embeddings(self) -> tuple[list[str], np.ndarray]:
+        """Every catalogue item's id and embedding (one row each, the store's order), e.g. for a map."""
+        ids, vectors = self.store.all_embeddings()
+        keep = [i for i, item_id in enumerate(ids) if item_id in self.catalog]
+        return [ids[i] for i in keep], vectors[keep]
 
     def chat(self, history: History, explore: float = 0.3, k: int = 5):
         from explorer.chat import ChatSession

@@ -11,10 +11,16 @@ import re
 from explorer.catalog import Catalog, normalise_title
 
 
-def foreign_titles(text: str, catalog: Catalog, allowed_ids: set[str]) -> list[str]:
-    """Catalogue titles named in `text` that are not among `allowed_ids` (grounding violations)."""
+def foreign_titles(text: str, catalog: Catalog, allowed_ids: set[str], facts: str = "") -> list[str]:
+    """Catalogue titles named in `text` that are not among `allowed_ids` (grounding violations).
+
+    A title that also occurs in `facts` (the tags and descriptions the text was written from: a tag
+    "australia" beside a film called Australia) is quoting a fact, not naming another work.
+    """
     lowered = normalise_title(text)
     allowed_titles = {normalise_title(catalog[i].title) for i in allowed_ids if i in catalog}
+    if facts:
+        allowed_titles.add(normalise_title(facts))
     hits = []
     for item_id, pattern in catalog.distinctive_titles:
         if item_id in allowed_ids:

@@ -14,6 +14,7 @@ from explorer.catalog import Catalog, History, Item, Rating, _read_text, _valida
 from explorer.errors import DataError
 
 TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
+TRAILING_ARTICLE = re.compile(r"^(.*), (The|A|An|Les|La|Le|L'|Il|El|Die|Der|Das)$")
 TAGS_PER_MOVIE = 5
 
 
@@ -42,6 +43,8 @@ def load_movielens_catalog(folder: str | Path) -> Catalog:
         raw_title = row["title"].strip()
         match = TITLE_YEAR.match(raw_title)
         title, year = (match.group(1), int(match.group(2))) if match else (raw_title, None)
+        if article := TRAILING_ARTICLE.match(title):  # "Sixth Sense, The" reads as "The Sixth Sense"
+            title = f"{article.group(2)} {article.group(1)}".replace("L' ", "L'")
         genres = [g.lower() for g in row["genres"].split("|") if g and g != "(no genres listed)"]
         extra = [t for t, _ in user_tags[row["movieId"]].most_common(TAGS_PER_MOVIE)]
         item = _validate(Item, {"id": row["movieId"], "title": title or raw_title, "kind": "film", "year": year,

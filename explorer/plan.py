@@ -9,7 +9,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 
-from explorer.catalog import Catalog
+from explorer.catalog import Catalog, History
+from explorer.clusters import ClusterModel
 from explorer.prompts import Prompt
 from explorer.schema import ExploreQuery, InterestProfile, Path_
 
@@ -46,10 +47,11 @@ class TagGraph:
 
 @dataclass(frozen=True)
 class Option:
-    tag: str
+    tag: str  # what the LLM sees and chooses: a tag, or a cluster's label
     mode: str
     anchor: str | None
     score: float
+    cluster: int | None = None
 
 
 def explore_options(profile: InterestProfile, graph: TagGraph, limit: int = 8) -> tuple[list[Option], list[Option]]:
@@ -70,6 +72,49 @@ def explore_options(profile: InterestProfile, graph: TagGraph, limit: int = 8) -
             [Option(t, "novel", None, float(graph.df[t])) for t, _, _ in novel[:limit]])
 
 
+def theme_cluster_weights(profile: InterestProfile, model: ClusterModel, catalog: Catalog) -> dict[int, float]:
+    """Where the profile's themes live: each theme's weight spread over its evidence's clusters, or, for a
+    theme the person typed in (no evidence), over the clusters that hold the items tagged with it."""
+    weights: dict[int, float] = defaultdict(float)
+    for theme in profile.themes:
+        homes = [model.of(i) for i in theme.evidence if model.of(i) is not None]
+        if not homes:
+            homes = [model.of(i) for i, item in catalog.items.items() if theme.label in item.tags]
+            homes = [c for c in homes if c is not None]
+        for c in homes:
+            weights[c] += (theme.weight or 1.0 / len(profile.themes)) / len(homes)
+    return dict(weights)
+
+
+def cluster_options(profile: InterestProfile, history: History, model: ClusterModel, catalog: Catalog,
+                    limit: int = 8) -> tuple[list[Option], list[Option], list[Option]]:
+    """Deepen (the profile's own clusters), adjacent (untouched clusters people move into next) and novel
+    (untouched clusters people rarely move into), none labelled with anything the profile avoids."""
+    def allowed(c) -> bool:
+        return not any(a in c.label for a in profile.avoid)
+    weights = theme_cluster_weights(profile, model, catalog) or model.interest_map(history)
+    deepen = [Option(model.clusters[c].label, "deepen", _anchor(profile, model, catalog, c), w, c)
+              for c, w in sorted(weights.items(), key=lambda kv: -kv[1]) if allowed(model.clusters[c])]
+    touched = model.touched(history) | set(weights)
+    pull = model.transition_scores(model.interest_map(history) or weights)
+    fresh = [c for c in model.clusters if c.id not in touched and allowed(c)]
+    by_pull = sorted(fresh, key=lambda c: (-pull[c.id], c.id))
+    adjacent = [Option(c.label, "adjacent", None, float(pull[c.id]), c.id) for c in by_pull[:limit]]
+    rest = sorted(by_pull[limit:][len(by_pull[limit:]) // 2:], key=lambda c: (-c.size, c.id))  # rarely visited next
+    novel = [Option(c.label, "novel", None, float(pull[c.id]), c.id) for c in rest[:limit]]
+    return deepen, adjacent, novel
+
+
+def _anchor(profile: InterestProfile, model: ClusterModel, catalog: Catalog, cluster: int) -> str | None:
+    """The theme most at home in the cluster: by its evidence there, then by catalogue items tagged with it."""
+    def at_home(theme) -> tuple[int, int]:
+        evidence = sum(model.of(i) == cluster for i in theme.evidence)
+        tagged = sum(model.of(i) == cluster for i, item in catalog.items.items() if theme.label in item.tags)
+        return evidence, tagged
+    best = max(profile.themes, key=at_home, default=None)
+    return best.label if best is not None else None
+
+
 @dataclass
 class PlanOutcome:
     queries: list[ExploreQuery]
@@ -78,19 +123,28 @@ class PlanOutcome:
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, llm=None, prompt: Prompt | None = None, n_queries: int = 4):
-        self.catalog, self.llm, self.prompt = catalog, llm, prompt
+    def __init__(self, catalog: Catalog, llm=None, prompt: Prompt | None = None, n_queries: int = 4,
+                 clusters: ClusterModel | None = None):
+        self.catalog, self.llm, self.prompt, self.clusters = catalog, llm, prompt, clusters
         self.graph = TagGraph(catalog)
         self.n_queries = n_queries
 
     def plan(self, profile: InterestProfile, explore: float = 0.3, n_queries: int | None = None,
-             request: str | None = None) -> PlanOutcome:
-        """`explore` in [0, 1] is the share of non-deepen queries; `request` is the person's own words."""
+             request: str | None = None, history: History | None = None) -> PlanOutcome:
+        """`explore` in [0, 1] is the share of non-deepen queries; `request` is the person's own words.
+
+        With clusters and a history, every query is grounded in one interest cluster; otherwise queries
+        are built from the catalogue's tag neighbourhoods.
+        """
         n = n_queries or self.n_queries
         n_explore = min(round(max(0.0, min(1.0, explore)) * n), n)
         if not profile.themes:
             n_explore = n  # nothing to deepen yet: everything is exploration
-        adjacent, novel = explore_options(profile, self.graph)
+        deepen_options = None
+        if self.clusters is not None and history is not None:
+            deepen_options, adjacent, novel = cluster_options(profile, history, self.clusters, self.catalog)
+        else:
+            adjacent, novel = explore_options(profile, self.graph)
         n_novel = min(n_explore // 2, len(novel))
         n_adjacent = min(n_explore - n_novel, len(adjacent))
         n_deepen = n - n_adjacent - n_novel - (1 if request else 0)
@@ -102,7 +156,12 @@ class Planner:
                 path = "llm"
             except Exception as exc:
                 notes.append(f"plan: option choice failed ({type(exc).__name__}: {exc})")
-        queries = [q for q in (self._deepen(profile, i) for i in range(max(n_deepen, 0))) if q]
+        if deepen_options is not None:
+            queries = [self._cluster_deepen(deepen_options[i % len(deepen_options)], profile)
+                       for i in range(max(n_deepen, 0)) if deepen_options]
+            queries = list({(q.text, q.cluster): q for q in queries}.values())  # fewer clusters than slots
+        else:
+            queries = [q for q in (self._deepen(profile, i) for i in range(max(n_deepen, 0))) if q]
         if request:
             queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale="You asked for this."))
         queries += [self._explore_query(o) for o in picked_adjacent + picked_novel]
@@ -140,7 +199,21 @@ class Planner:
         return ExploreQuery(text=text, mode="deepen", anchor=theme.label,
                             rationale=f"More {theme.label}: you rated things{because} highly.")
 
+    def _cluster_deepen(self, option: Option, profile: InterestProfile) -> ExploreQuery:
+        theme = next((t for t in profile.themes if t.label == option.anchor), None)
+        seen = [self.catalog[i].title for i in (theme.evidence if theme else ())
+                if i in self.catalog and self.clusters.of(i) == option.cluster][:2]
+        because = f": you rated {' and '.join(seen)} highly" if seen else ""
+        # A theme the person typed in has no evidence: their own words are the best query text.
+        text = theme.label if theme is not None and not theme.evidence else option.tag
+        return ExploreQuery(text=text, mode="deepen", anchor=option.anchor, cluster=option.cluster,
+                            rationale=f"More of {option.tag}{because}.")
+
     def _explore_query(self, option: Option) -> ExploreQuery:
+        if option.cluster is not None:
+            why = (f"People with your interests often move on to {option.tag}." if option.mode == "adjacent" else
+                   f"Something new: {option.tag}, a part of the catalogue you have not visited.")
+            return ExploreQuery(text=option.tag, mode=option.mode, cluster=option.cluster, rationale=why)
         companion = self.graph.companions(option.tag, 1, {option.tag})
         text = " ".join([option.tag, option.anchor or (companion[0] if companion else "")]).strip()
         if option.mode == "adjacent":

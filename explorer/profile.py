@@ -69,6 +69,11 @@ def fallback_summary(themes: tuple[Theme, ...], avoid: list[str], history: Histo
     return ". ".join(parts) + "."
 
 
+def history_facts(history: History, catalog: Catalog) -> str:
+    """The tags of the history's items: words a profile may use without naming another work."""
+    return " | ".join(" | ".join(catalog[r.item_id].tags) for r in history.ratings if r.item_id in catalog)
+
+
 def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
 
@@ -121,7 +126,8 @@ class ProfileBuilder:
             text = first_sentences(f"{opening} {raw.strip()}")
             invented = unsupported_names(text, " ".join(str(v) for v in values.values()))
             problem = looks_degenerate(text) or (
-                "names items outside the history" if foreign_titles(text, self.catalog, set(history.item_ids)) else None) or (
+                "names items outside the history" if foreign_titles(text, self.catalog, set(history.item_ids),
+                                                                    history_facts(history, self.catalog)) else None) or (
                 f"names what the history does not: {', '.join(invented[:3])}" if invented else None)
             if problem:
                 notes.append(f"profile: summary rejected ({problem})")

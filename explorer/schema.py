@@ -43,6 +43,7 @@ class ExploreQuery(_Frozen):
     mode: Mode
     rationale: str = ""
     anchor: str | None = None  # the theme this query grows from, when there is one
+    cluster: int | None = None  # the interest cluster the query is grounded in, when clusters are on
 
 
 class Candidate(_Frozen):

@@ -96,8 +96,19 @@ class ItemStore:
                 return hashes
             offset += page
 
+    def set_clusters(self, assignment: dict[str, int]) -> int:
+        """Write each item's interest cluster into its metadata (only where it changed)."""
+        got = self.collection.get(include=["metadatas"])
+        changed = [(i, assignment[i]) for i, m in zip(got["ids"], got["metadatas"])
+                   if i in assignment and (m or {}).get("cluster") != assignment[i]]
+        batch = min(self.client.get_max_batch_size(), 2048)
+        for start in range(0, len(changed), batch):
+            chunk = changed[start:start + batch]
+            self.collection.update(ids=[i for i, _ in chunk], metadatas=[{"cluster": c} for _, c in chunk])
+        return len(changed)
+
     def query(self, embedding: np.ndarray, n: int, exclude: set[str] = frozenset(),
-              kinds: list[str] | None = None) -> list[Hit]:
+              kinds: list[str] | None = None, cluster: int | None = None) -> list[Hit]:
         """Nearest items, never one in `exclude` (the history and dislikes)."""
         n = min(n, max(self.count() - len(exclude), 0))
         if n <= 0:
@@ -107,6 +118,8 @@ class ItemStore:
             clauses.append({"item_id": {"$nin": sorted(exclude)}})
         if kinds:
             clauses.append({"kind": {"$in": list(kinds)}})
+        if cluster is not None:
+            clauses.append({"cluster": int(cluster)})
         where = clauses[0] if len(clauses) == 1 else {"$and": clauses} if clauses else None
         result = self.collection.query(query_embeddings=[np.asarray(embedding, dtype=np.float32)], n_results=n,
                                        where=where, include=["distances"])

@@ -19,6 +19,8 @@ def eval_command(
     methods: Annotated[Optional[list[str]], typer.Option("--method", help="Only methods whose name contains this "
                                                          "(repeatable).")] = None,
     audit_users: Annotated[int, typer.Option("--audit-users", min=0, help="Users whose explanations are audited.")] = 5,
+    frontier: Annotated[Optional[str], typer.Option("--frontier", help="Explore settings for the frontier, e.g. "
+                                                    "0,0.25,0.5,0.75,1 (fallback explorer).")] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Skip the LLM methods.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for report.json, report.md and the plot.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", envvar="EXPLORER_DATA_DIR")] = None,
@@ -33,7 +35,8 @@ def eval_command(
     if no_llm:
         overrides["llm"] = {"backend": "none"}
     config = EvalConfig(data=data, users=users, k=k, seed=seed, explore=explore, audit_users=audit_users,
-                        prompts=prompts, methods=methods, out=out)
+                        prompts=prompts, methods=methods, out=out,
+                        frontier=[float(x) for x in frontier.split(",")] if frontier else None)
     report = evaluate(config, Settings(**overrides))
     typer.echo(markdown_table(report))
     if out:

@@ -22,6 +22,7 @@ from explorer.eval import metrics as M
 from explorer.eval.baselines import EmbeddingSimilarity, Interactions, ItemItemCF, Popularity
 from explorer.eval.splits import UserSplit, sample_users
 from explorer.grounding import foreign_titles
+from explorer.profile import history_facts
 from explorer.prompts import prompts_for_step
 
 LLM_STEPS = ("profile_themes", "profile_summary", "plan", "explain")
@@ -76,6 +77,7 @@ class EvalConfig:
     methods: list[str] | None = None  # None = all
     out: Path | None = None
     progress: bool = True
+    frontier: list[float] | None = None  # explore settings for the accuracy-exploration frontier (fallback explorer)
 
 
 def evaluate(config: EvalConfig, settings: Settings | None = None) -> dict:
@@ -91,7 +93,7 @@ def evaluate(config: EvalConfig, settings: Settings | None = None) -> dict:
     train = {u: (next(s.history for s in splits if s.user == u) if u in evaluated else h)
              for u, h in dataset.histories.items()}
     base = Explorer(settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "none"})}),
-                    catalog=dataset.catalog, progress=config.progress)
+                    catalog=dataset.catalog, progress=config.progress, interactions=train)
     item_ids, vectors = base.store.all_embeddings()
     vec_of = dict(zip(item_ids, vectors))
     data = Interactions(train, item_ids)
@@ -106,26 +108,32 @@ def evaluate(config: EvalConfig, settings: Settings | None = None) -> dict:
             runs.append(_run_simple(method.name, lambda h, m=method: m.recommend(h, config.k), splits, config))
     explorers = [("explorer (fallback)", base, None)]
     if settings.llm.backend != "none":
-        explorers.append(("explorer (LLM)", Explorer(settings, catalog=dataset.catalog), None))
+        explorers.append(("explorer (LLM)", Explorer(settings, catalog=dataset.catalog, interactions=train), None))
         for step, name in variants:
             if step != "explain":  # explain variants do not change the ranking: the audit below measures them
                 tuned = settings.model_copy(update={"prompt_variants": {**settings.prompt_variants, step: name}})
-                explorers.append((f"explorer (LLM, {name})", Explorer(tuned, catalog=dataset.catalog), None))
+                explorers.append((f"explorer (LLM, {name})", Explorer(tuned, catalog=dataset.catalog, interactions=train),
+                                  None))
+    by_cluster = base.clusters.of if base.clusters is not None else None
     for name, ex, _ in explorers:
         if _wanted(name, config):
             runs.append(_run_explorer(name, ex, splits, config, tqdm))
+    frontier_runs = [_run_explorer(f"explore={x:g}", base, splits, config, tqdm, explore=x)
+                     for x in (config.frontier or [])]
     audits = {}
     if settings.llm.backend != "none" and config.audit_users:
         audit_variants = [("explain", None)] + [(s, n) for s, n in variants if s == "explain"]
         for step, name in audit_variants:
             tuned = settings.model_copy(update={"prompt_variants": {**settings.prompt_variants, step: name}}) \
                 if name else settings
-            audits[name or "explain"] = _explain_audit(Explorer(tuned, catalog=dataset.catalog),
+            audits[name or "explain"] = _explain_audit(Explorer(tuned, catalog=dataset.catalog, interactions=train),
                                                        splits[: config.audit_users])
 
-    table = {run.name: _score(run, splits, dataset, data, vec_of, expected, config.k) for run in runs}
+    table = {run.name: _score(run, splits, dataset, data, vec_of, expected, config.k, by_cluster) for run in runs}
+    frontier = {run.name: _score(run, splits, dataset, data, vec_of, expected, config.k, by_cluster)
+                for run in frontier_runs}
     report = {"settings": _settings_record(config, settings, dataset, splits), "methods": table,
-              "explain_audit": audits}
+              "frontier": frontier, "explain_audit": audits}
     if config.out:
         _write_outputs(report, Path(config.out))
     return report
@@ -148,18 +156,20 @@ def _run_simple(name, recommend, splits: list[UserSplit], config: EvalConfig) ->
     return run
 
 
-def _run_explorer(name, ex, splits: list[UserSplit], config: EvalConfig, tqdm) -> MethodRun:
+def _run_explorer(name, ex, splits: list[UserSplit], config: EvalConfig, tqdm, explore: float | None = None) -> MethodRun:
     """Rankings only (explain=False): explanations do not move the ranking, and the audit measures them."""
     run, start = MethodRun(name), time.perf_counter()
     paths, stage_seconds, choice_failures, violations = Counter(), defaultdict(list), 0, 0
     for s in tqdm(splits, desc=name, disable=not config.progress, leave=False):
-        result = ex.recommend(s.history, k=config.k, explore=config.explore, explain=False)
+        result = ex.recommend(s.history, k=config.k, explore=config.explore if explore is None else explore,
+                              explain=False)
         run.lists[s.user] = [r.item_id for r in result.recommendations]
         paths.update({f"profile:{result.paths.profile}": 1, f"plan:{result.paths.plan}": 1})
         for stage, secs in result.seconds.items():
             stage_seconds[stage].append(secs)
         choice_failures += sum("choice failed" in n for n in result.notes)
-        violations += len(foreign_titles(result.profile.summary, ex.catalog, set(s.history.item_ids)))
+        violations += len(foreign_titles(result.profile.summary, ex.catalog, set(s.history.item_ids),
+                                         history_facts(s.history, ex.catalog)))
         violations += sum(r.item_id not in ex.catalog for r in result.recommendations)
     n = max(len(splits), 1)
     run.seconds = (time.perf_counter() - start) / n
@@ -192,11 +202,15 @@ def _explain_audit(ex, splits: list[UserSplit], k: int = 3) -> dict:
             "seconds_per_answer": round(float(np.mean(seconds)), 2) if seconds else M.NAN}
 
 
-def _score(run: MethodRun, splits, dataset: Dataset, data: Interactions, vec_of, expected, k: int) -> dict:
+def _score(run: MethodRun, splits, dataset: Dataset, data: Interactions, vec_of, expected, k: int,
+           cluster_of=None) -> dict:
     per_user = defaultdict(list)
     for s in splits:
         recs, rel = run.lists.get(s.user, []), set(s.relevant)
         visited = {dataset.region(i) for i in s.history.item_ids}
+        if cluster_of is not None:
+            touched = {cluster_of(i) for i in s.history.item_ids}
+            per_user["exploration_hit_rate_cluster"].append(M.exploration_hit(recs, rel, cluster_of, touched, k))
         per_user["ndcg"].append(M.ndcg_at_k(recs, rel, k))
         per_user["recall"].append(M.recall_at_k(recs, rel, k))
         per_user["hit_rate"].append(M.hit_at_k(recs, rel, k))
@@ -235,7 +249,8 @@ def _settings_record(config: EvalConfig, settings: Settings, dataset: Dataset, s
 
 COLUMNS = [("ndcg", "NDCG"), ("recall", "Recall"), ("hit_rate", "Hit"), ("mrr", "MRR"),
            ("intra_list_similarity", "ILS"), ("coverage", "Coverage"), ("novelty", "Novelty"),
-           ("serendipity", "Serendipity"), ("exploration_hit_rate", "Explore-hit"), ("seconds_per_user", "s/user")]
+           ("serendipity", "Serendipity"), ("exploration_hit_rate", "Explore-hit (genres)"),
+           ("exploration_hit_rate_cluster", "Explore-hit (clusters)"), ("seconds_per_user", "s/user")]
 
 
 def markdown_table(report: dict) -> str:
@@ -243,8 +258,9 @@ def markdown_table(report: dict) -> str:
     head = "| method | " + " | ".join(f"{label}@{k}" if key in ("ndcg", "recall", "hit_rate", "mrr") else label
                                       for key, label in COLUMNS) + " |"
     lines = [head, "|" + " --- |" * (len(COLUMNS) + 1)]
-    for name, scores in report["methods"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(scores[key]) for key, _ in COLUMNS) + " |")
+    for name, scores in [*report["methods"].items(), *report.get("frontier", {}).items()]:
+        label = f"explorer (fallback), {name}" if name.startswith("explore=") else name
+        lines.append(f"| {label} | " + " | ".join(_fmt(scores.get(key, M.NAN)) for key, _ in COLUMNS) + " |")
     llm_rows = [(n, s["llm"]) for n, s in report["methods"].items() if s["llm"]]
     if llm_rows:
         lines += ["", "| method | profile by LLM | plan by LLM | fallback rate | schema-valid | grounding violations | "
@@ -286,11 +302,21 @@ def plot(report: dict, path: Path) -> None:
 
     k = report["settings"]["k"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    hit_key = "exploration_hit_rate_cluster" if any("exploration_hit_rate_cluster" in v
+                                                    for v in report["methods"].values()) else "exploration_hit_rate"
     for ax, key, label in ((axes[0], "novelty", "novelty (mean −log2 popularity)"),
-                           (axes[1], "exploration_hit_rate", "exploration hit rate")):
+                           (axes[1], hit_key, "exploration hit rate" + (" (clusters)" if "cluster" in hit_key else ""))):
         for name, scores in report["methods"].items():
             ax.scatter(scores[key], scores["ndcg"], s=60)
             ax.annotate(name, (scores[key], scores["ndcg"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        front = sorted(report.get("frontier", {}).items(), key=lambda kv: float(kv[0].split("=")[1]))
+        if front:
+            ax.plot([v[key] for _, v in front], [v["ndcg"] for _, v in front], "o--", color="grey", ms=4,
+                    label="explorer (fallback) frontier over the explore knob")
+            for name, v in front:
+                ax.annotate(name, (v[key], v["ndcg"]), textcoords="offset points", xytext=(4, -10), fontsize=7,
+                            color="grey")
+            ax.legend(fontsize=7, loc="best")
         ax.set_xlabel(label)
         ax.set_ylabel(f"NDCG@{k}")
         ax.grid(alpha=0.3)
