@@ -61,18 +61,21 @@ class StoreSettings(_Section):
 class PipelineSettings(_Section):
     queries: int = Field(default=4, ge=3, le=6)
     per_query: int = Field(default=12, ge=1, le=200)
-    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
+    mmr_lambda: float = Field(default=0.9, ge=0.0, le=1.0)  # chosen by evaluation (README, Results)
     explain_with_llm: bool = True
     profile_with_llm: bool = True
     plan_with_llm: bool = True
     max_history_in_prompt: int = Field(default=12, ge=1)
-    # Interest clusters: the vocabulary the planner explores in (None = about sqrt(items / 2)).
+    # Interest clusters: the vocabulary the planner explores in (None = about sqrt(items / 10), 8 to 100).
     use_clusters: bool = True
     clusters: int | None = Field(default=None, ge=2, le=1000)
     cluster_seed: int = 0
     # Grounding a query: blend of its text relevance and the collaborative score (item-item CF).
-    relevance_weight: float = Field(default=0.5, ge=0.0)
-    collab_weight: float = Field(default=0.5, ge=0.0)
+    # Chosen by evaluation on MovieLens (README, Results): the collaborative score carries accuracy.
+    relevance_weight: float = Field(default=0.1, ge=0.0)
+    collab_weight: float = Field(default=0.9, ge=0.0)
+    # Below this many users the collaborative score is trusted proportionally less (8 demo personas: 8%).
+    collab_full_trust_users: int = Field(default=100, ge=1)
 
 
 class Settings(BaseSettings):

@@ -28,7 +28,7 @@ from explorer.llm import load_backend
 from explorer.plan import Planner
 from explorer.profile import ProfileBuilder, ProfileOutcome
 from explorer.prompts import select_prompt
-from explorer.rank import rank
+from explorer.rank import lanes_for, rank
 from explorer.retrieve import Retriever
 from explorer.schema import InterestProfile, Recommendation, RecommendResult, StepPaths
 from explorer.store import ItemStore, collection_name, open_client
@@ -93,7 +93,8 @@ class Explorer:
                                select_prompt(s.prompts_dir, "plan", variant("plan")), s.pipeline.queries,
                                self.clusters)
         self.retriever = Retriever(self.store, self.embedder, s.pipeline.per_query, self.clusters, self.collab,
-                                   s.pipeline.relevance_weight, s.pipeline.collab_weight)
+                                   s.pipeline.relevance_weight, s.pipeline.collab_weight,
+                                   s.pipeline.collab_full_trust_users)
         self.explainer = Explainer(catalog, use(s.pipeline.explain_with_llm),
                                    select_prompt(s.prompts_dir, "explain", variant("explain")))
         self._profiles: dict[str, ProfileOutcome] = {}
@@ -104,6 +105,8 @@ class Explorer:
         if not p.use_clusters and not interactions:
             return None, None
         ids, vectors = self.store.all_embeddings()
+        order = sorted(range(len(ids)), key=ids.__getitem__)  # the store's order varies; clusters must not
+        ids, vectors = [ids[i] for i in order], vectors[order]
         clusters = None
         if p.use_clusters and len(ids) >= 2 * (p.clusters or 2):
             stage("finding interest clusters")
@@ -199,7 +202,8 @@ class Explorer:
         lap("retrieve")
         liked_ids = [r.item_id for r in history.liked]
         embeddings = self.store.embeddings(list({c.item_id for c in candidates} | set(liked_ids)))
-        ranked = rank(candidates, profile, self.catalog, embeddings, k, self.settings.pipeline.mmr_lambda)
+        ranked = rank(candidates, profile, self.catalog, embeddings, k, self.settings.pipeline.mmr_lambda,
+                      lanes_for(planned.queries))
         lap("rank")
 
         recommendations: list[Recommendation] = []
@@ -231,6 +235,11 @@ class Explorer:
                                  paths=StepPaths(profile=profile_path, plan=planned.path, explain=explain_path),
                                  notes=notes, seconds=seconds)
         yield Event("result", result)
+
+    def known_profile(self, history: History) -> InterestProfile | None:
+        """The profile of this history if it has been built already (no model call), else None."""
+        outcome = self._profiles.get(history.fingerprint())
+        return outcome.profile if outcome else None
 
     def item_embeddings(self) -> tuple[list[str], np.ndarray]:
         """Every catalogue item's id and embedding (one row each, the store's order), e.g. for a map."""

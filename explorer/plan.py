@@ -112,7 +112,7 @@ def _anchor(profile: InterestProfile, model: ClusterModel, catalog: Catalog, clu
         tagged = sum(model.of(i) == cluster for i, item in catalog.items.items() if theme.label in item.tags)
         return evidence, tagged
     best = max(profile.themes, key=at_home, default=None)
-    return best.label if best is not None else None
+    return best.label if best is not None and at_home(best) != (0, 0) else None
 
 
 @dataclass

@@ -20,10 +20,13 @@ from explorer.store import ItemStore
 class Retriever:
     def __init__(self, store: ItemStore, embedder: Embedder, per_query: int = 12,
                  clusters: ClusterModel | None = None, collab: ItemItemCF | None = None,
-                 relevance_weight: float = 0.5, collab_weight: float = 0.5):
+                 relevance_weight: float = 0.5, collab_weight: float = 0.5, full_trust_users: int = 100):
         self.store, self.embedder, self.per_query = store, embedder, per_query
         self.clusters, self.collab = clusters, collab
-        self.weights = (relevance_weight, collab_weight)
+        # A handful of users' co-occurrences is noise, not taste: shrink the CF weight until data is plentiful.
+        trust = min(1.0, collab.data.n_users / full_trust_users) if collab is not None else 0.0
+        share = trust * collab_weight / max(relevance_weight + collab_weight, 1e-12)
+        self.weights = (1.0 - share, share)
         if clusters is not None and collab is not None:
             self._cluster_of = np.array([clusters.assignment.get(i, -1) for i in collab.data.item_ids])
 

@@ -160,3 +160,19 @@ def test_grounding_helpers_on_hand_made_cases():
     assert looks_degenerate("A fine calm story about two sisters.") is None
     assert unsupported_names("It stars Bob Smith. Great.", "a film") == ["Bob", "Smith"]
     assert first_sentences("One. Two! Three? half") == "One. Two!"
+
+
+def test_deepen_queries_share_one_lane_and_lanes_keep_the_explore_mix():
+    from explorer.rank import lanes_for
+
+    queries = [ExploreQuery(text="a b", mode="deepen"), ExploreQuery(text="c d", mode="deepen"),
+               ExploreQuery(text="e f", mode="novel")]
+    strong = ["film-arrival-2016", "book-dune-1965", "film-dune-2021", "film-interstellar-2014"]
+    cands = [Candidate(item_id=i, query=0, similarity=0.9 - n / 100) for n, i in enumerate(strong)]
+    cands += [Candidate(item_id="film-blade-runner-1982", query=1, similarity=0.1),
+              Candidate(item_id="film-the-shining-1980", query=2, similarity=0.2),
+              Candidate(item_id="book-the-shining-1977", query=2, similarity=0.19)]
+    ranked = [c for c, _ in rank(cands, InterestProfile(), CATALOG, {}, k=3, mmr_lambda=1.0, lanes=lanes_for(queries))]
+    # two deepen queries to one novel: two deepen slots, won by the strongest deepen candidates wherever they came from
+    assert [c.item_id for c in ranked if c.query in (0, 1)] == ["film-arrival-2016", "book-dune-1965"]
+    assert [c.item_id for c in ranked if c.query == 2] == ["film-the-shining-1980"]
