@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup index run test
+.PHONY: setup index run test browser
 
 setup: $(VENV)/.installed
 
@@ -25,5 +25,12 @@ index: setup
 run: index
 	$(PY) app.py
 
-test: setup
+# The browser tests drive Debian's Chromium through Playwright (`playwright install` cannot download
+# browsers here); the emoji font makes the 👍/👎 buttons legible in screenshots. Installed only when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update && apt-get install -y chromium fonts-noto-color-emoji; \
+	fi
+
+test: setup browser
 	$(PY) -m pytest -ra

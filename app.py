@@ -1,74 +1,402 @@
 """The Gradio web chat. Lays out components and wires events; every answer comes from the Explorer facade.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--share]
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--concurrency 1]
+
+The page is served at once; while the catalogue is indexed and the models load it says where start-up
+is. Each browser keeps its own session id (encrypted in localStorage); the session's state lives in
+SQLite under the data directory, so a returning browser gets its conversation back after a restart.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import threading
+import time
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 
-from explorer import Explorer  # noqa: E402  (first: it sets the offline defaults before any hub client loads)
+from explorer import Explorer, Settings  # noqa: E402  (first: it sets the offline defaults before any hub client loads)
+from explorer import view  # noqa: E402
+from explorer.catalog import History  # noqa: E402
+from explorer.chat import clean_message  # noqa: E402
 from explorer.errors import ExplorerError  # noqa: E402
+from explorer.interest_map import InterestMap  # noqa: E402
+from explorer.schema import InterestProfile  # noqa: E402
+from explorer.sessions import LiveSession, SessionManager, SessionStore  # noqa: E402
+from explorer.startup import Startup  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+CARDS = 5  # recommendations per answer, one card each
+DEFAULT_EXPLORE = 0.3
+EXAMPLES = ["something lighter", "less horror", "more like the second one", "why did you suggest the first one?",
+            "surprise me"]
+CSS = """
+.ie-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px; }
+.ie-card.ie-disliked { opacity: .55; }
+.ie-head { display: flex; align-items: center; gap: 8px; }
+.ie-num { font-weight: 700; color: var(--body-text-color-subdued); }
+.ie-title { font-weight: 700; font-size: 1.05em; flex: 1; }
+.ie-badge { border-radius: 999px; padding: 1px 9px; font-size: .8em; font-weight: 600; color: #fff; }
+.ie-deepen { background: #2f6fb0; } .ie-adjacent { background: #2e8b57; } .ie-novel { background: #b3541e; }
+.ie-meta, .ie-query { opacity: .8; font-size: .88em; }
+.ie-why { margin-top: 4px; }
+.ie-cites { margin-top: 4px; font-size: .88em; }
+.ie-cite, .ie-theme, .ie-avoid { display: inline-block; border-radius: 6px; padding: 0 6px; margin: 2px 3px 0 0;
+  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
+.ie-avoid { text-decoration: line-through; }
+.ie-path { font-size: .75em; color: var(--body-text-color-subdued); border: 1px solid var(--border-color-primary);
+  border-radius: 4px; padding: 0 4px; }
+.ie-opinion { margin-top: 4px; font-size: .88em; font-weight: 600; }
+.ie-notice { padding: 6px 10px; border-radius: 8px; background: var(--background-fill-secondary); }
+.ie-notice.ie-error { border: 1px solid #c0392b; }
+.ie-history ul { max-height: 260px; overflow-y: auto; padding-left: 1.1em; }
+.ie-card-slot { gap: 4px; }
+.ie-vote button { min-width: 0; }
+#chat .message { white-space: pre-wrap; }
+"""
 
-def build_ui(explorer: Explorer) -> gr.Blocks:
-    names = [p.name for p in explorer.personas.values()]
 
-    def start(persona_name, explore):
-        session = explorer.chat(explorer.persona(persona_name), explore=explore)
-        profile = session.current_profile()
-        return session, [], profile.model_dump()
+def split_entries(text: str) -> list[str]:
+    """Profile-editor entries: one a line, or separated by commas."""
+    return [e.strip() for e in re.split(r"[\n,;]", text or "") if e.strip()]
 
-    def respond(message, history, session, persona_name, explore):
-        if session is None:
-            session, _, _ = start(persona_name, explore)
-        session.explore = explore
-        history = [*history, {"role": "user", "content": message or "(recommend)"},
-                   {"role": "assistant", "content": ""}]
-        try:
-            for piece in session.send(message):
-                history[-1]["content"] += piece
-                yield history, session, "", gr.skip()
-        except ExplorerError as exc:
-            history[-1]["content"] = f"Sorry: {exc}"
-        profile = session.current_profile().model_dump()
-        yield history, session, "", profile
 
-    with gr.Blocks(title="Interest Explorer") as ui:
-        gr.Markdown("# Interest Explorer\nPick a persona, then ask for recommendations, "
-                    "say *less horror*, *more like the second one*, *why the third one?* or *surprise me*.")
-        session = gr.State(None)
+def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
+    """The page. `source` is a ready Explorer, or a Startup still building one (the page then shows
+    progress until it is ready). `concurrency` bounds how many model-using events run at once."""
+    startup = source if isinstance(source, Startup) else Startup.ready(source)
+    store = SessionStore(Path(startup.settings.data_dir) / "sessions.sqlite3")
+    ready: dict = {}
+    ready_lock = threading.Lock()
+
+    def services() -> tuple[Explorer, SessionManager, InterestMap]:
+        explorer = startup.wait()
+        with ready_lock:
+            if not ready:
+                ready.update(manager=SessionManager(explorer, store), map=InterestMap(explorer))
+        return explorer, ready["manager"], ready["map"]
+
+    def persona_names(explorer: Explorer) -> list[str]:
+        return [p.name for p in explorer.personas.values()]
+
+    def fresh(session_id: str | None = None, explore: float = DEFAULT_EXPLORE) -> LiveSession:
+        """A new conversation: the first persona's history, or an empty one for a catalogue without personas."""
+        explorer, manager, _ = services()
+        names = persona_names(explorer)
+        if names:
+            return manager.start(explorer.persona(names[0]), names[0], explore, session_id, k=CARDS)
+        return manager.start(History(()), "no history yet", explore, session_id, k=CARDS)
+
+    def session_for(session_id) -> LiveSession:
+        _, manager, _ = services()
+        return manager.get(session_id) or fresh(session_id)
+
+    with gr.Blocks(title="Interest Explorer", analytics_enabled=False) as ui:
+        gr.Markdown("# Interest Explorer\nPick a persona or bring your own history, then chat: ask for something, "
+                    "say *less horror*, *more like the second one*, *why did you suggest the first one?* or "
+                    "*surprise me*. Rate the cards with 👍 / 👎 and edit your profile on the right.")
+        session_id = gr.State(None)
+        kept_id = gr.BrowserState(None, storage_key="interest-explorer-session", secret=store.secret("browser-state"))
+        status = gr.HTML(view.notice_html("Starting up…"), elem_id="status")
         with gr.Row():
+            with gr.Column(scale=5):
+                chat = gr.Chatbot(label="Chat", height=430, render_markdown=False, sanitize_html=True,
+                                  elem_id="chat")
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask for something, or press Enter for recommendations",
+                                     show_label=False, scale=5, elem_id="message", max_length=2000)
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                    again = gr.Button("Recommend", scale=1, elem_id="recommend")
+                gr.Examples(EXAMPLES, inputs=box, label="Try")
+                gr.Markdown("### Recommendations")
+                groups, cards, ups, downs = [], [], [], []
+                for i in range(CARDS):
+                    with gr.Group(visible=False, elem_classes="ie-card-slot", elem_id=f"slot-{i}") as group:
+                        cards.append(gr.HTML(elem_id=f"card-{i}"))
+                        with gr.Row(elem_classes="ie-vote"):
+                            ups.append(gr.Button("👍 more like this", size="sm", elem_id=f"up-{i}"))
+                            downs.append(gr.Button("👎 not for me", size="sm", elem_id=f"down-{i}"))
+                    groups.append(group)
             with gr.Column(scale=3):
-                # Plain text rendering: titles and messages are shown as text, never as HTML.
-                chat = gr.Chatbot(label="Chat", height=520, render_markdown=False, sanitize_html=True)
-                box = gr.Textbox(placeholder="Ask for something, or press Enter for recommendations", label="Message")
-            with gr.Column(scale=2):
-                persona = gr.Dropdown(names, value=names[0] if names else None, label="Persona")
-                explore = gr.Slider(0.0, 1.0, value=0.3, step=0.1, label="Explore: more of what I like ↔ something new")
-                profile = gr.JSON(label="Interest profile")
-        persona.change(start, [persona, explore], [session, chat, profile])
-        box.submit(respond, [box, chat, session, persona, explore], [chat, session, box, profile])
-        ui.load(start, [persona, explore], [session, chat, profile])
+                with gr.Tabs():
+                    with gr.Tab("Persona"):
+                        names = persona_names(startup.wait()) if startup.done and not startup.error else []
+                        persona = gr.Dropdown(names, value=None, label="Demo persona", elem_id="persona",
+                                              allow_custom_value=True)
+                    with gr.Tab("Paste a history"):
+                        pasted = gr.Textbox(lines=6, label="Titles or ids, one a line; a rating after a comma",
+                                            placeholder="Arrival, 5\nDune, 4.5\nSaw, 1", elem_id="pasted")
+                        use_pasted = gr.Button("Use this history", elem_id="use-pasted")
+                    with gr.Tab("Upload"):
+                        upload = gr.File(label="CSV or JSONL history (item_id or title, rating)",
+                                         file_types=[".csv", ".jsonl", ".txt"], type="filepath", elem_id="upload")
+                explore = gr.Slider(0.0, 1.0, value=DEFAULT_EXPLORE, step=0.1, elem_id="explore",
+                                    label="Explore: more of what I like (0) ↔ show me something new (1)")
+                with gr.Accordion("Interest profile", open=True):
+                    summary = gr.HTML(elem_id="profile-summary")
+                    themes = gr.Textbox(lines=4, label="Themes (one a line)", elem_id="themes")
+                    avoid = gr.Textbox(lines=2, label="Avoid (one a line, or comma-separated)", elem_id="avoid")
+                    save_profile = gr.Button("Save profile", elem_id="save-profile")
+                with gr.Accordion("Interest map", open=True):
+                    interest_map = gr.Plot(show_label=False, elem_id="map")
+                with gr.Accordion("Your history", open=False):
+                    history_panel = gr.HTML(elem_id="history")
+                with gr.Row():
+                    session_note = gr.Markdown(elem_id="session-note")
+                    new_session = gr.Button("New session", size="sm", elem_id="new-session")
+
+        # ------------------------------------------------------------ what each event shows
+        def card_updates(live: LiveSession, recs) -> dict:
+            explorer = live.chat.explorer
+            out = {}
+            for i in range(CARDS):
+                rec = recs[i] if i < len(recs) else None
+                out[groups[i]] = gr.update(visible=rec is not None)
+                out[cards[i]] = view.card_html(i + 1, rec, explorer.catalog, live.chat.feedback_on(rec.item_id)) if rec else ""
+            return out
+
+        def profile_updates(live: LiveSession) -> dict:
+            chat_session = live.chat
+            profile = chat_session.shown_profile() if len(chat_session.history) else InterestProfile()
+            return {summary: view.profile_html(profile, chat_session.profile is not None),
+                    themes: "\n".join(t.label for t in profile.themes), avoid: "\n".join(profile.avoid)}
+
+        def side_updates(live: LiveSession) -> dict:
+            explorer, _, imap = services()
+            recs = live.chat.last.recommendations if live.chat.last else []
+            return {history_panel: view.history_html(live.chat.history, explorer.catalog, live.label),
+                    interest_map: imap.figure(live.chat.history, recs)}
+
+        def render(live: LiveSession, notice: str | None = None) -> dict:
+            recs = live.chat.last.recommendations if live.chat.last else []
+            out = {session_id: live.id, kept_id: live.id, chat: view.transcript(live.chat.turns),
+                   explore: live.chat.explore,
+                   session_note: f"Session `{live.id[:8]}…` is kept in this browser and on the server."}
+            out.update(card_updates(live, recs))
+            out.update(profile_updates(live))
+            out.update(side_updates(live))
+            if notice is not None:
+                out[status] = notice
+            return out
+
+        everything = [session_id, kept_id, status, chat, box, persona, explore, summary, themes, avoid,
+                      interest_map, history_panel, session_note, *groups, *cards]
+
+        # ------------------------------------------------------------ handlers
+        def reading(label: str) -> dict:
+            return {status: view.notice_html(f"Reading {label} and writing a profile…", "busy")}
+
+        def on_load(kept):
+            while not startup.done:
+                yield {status: view.notice_html(f"Starting up: {startup.stage}… ({startup.seconds:.0f} s)")}
+                startup.wait_done(0.5)
+            try:
+                explorer, manager, _ = services()
+            except Exception as exc:  # shown, not swallowed: the page is the only place a person looks
+                yield {status: view.notice_html(f"Start-up failed: {exc}", "error")}
+                return
+            names = persona_names(explorer)
+            live = manager.get(kept)
+            notice = "Welcome back: your session was restored." if live else None
+            if live is None:
+                if names:
+                    yield reading(f"{names[0]}'s history")
+                live = fresh()
+                notice = (f"Showing {live.label}'s history; pick another persona or bring your own." if names
+                          else "Paste or upload a history to begin.")
+            yield {persona: gr.update(choices=names, value=live.label if live.label in names else None),
+                   **render(live, view.notice_html(notice))}
+
+        def choose_persona(name, explore_value, sid):
+            explorer, manager, _ = services()
+            try:
+                history = explorer.persona(name or "")
+            except ExplorerError as exc:
+                yield {status: view.notice_html(str(exc), "error")}
+                return
+            yield reading(f"{history.name}'s history")
+            live = manager.start(history, history.name, float(explore_value), sid, k=CARDS)
+            yield render(live, view.notice_html(f"Started over with {history.name}'s history "
+                                                f"({view.count(len(history), 'item')})."))
+
+        def start_with(parsed, label, explore_value, sid):
+            _, manager, _ = services()
+            if not len(parsed.history):
+                yield {status: view.notice_html("None of these matched an item in the catalogue:", "error", parsed.unknown)}
+                return
+            yield reading("your history")
+            live = manager.start(parsed.history, label, float(explore_value), sid, k=CARDS)
+            used = view.count(len(parsed.history), "item")
+            if parsed.unknown:
+                notice = view.notice_html(f"Using {used}. These matched nothing in the catalogue and were left out:",
+                                          "warning", parsed.unknown)
+            else:
+                notice = view.notice_html(f"Using your history: {used}.")
+            yield {persona: gr.update(value=None), **render(live, notice)}
+
+        def paste_history(text, explore_value, sid):
+            explorer, _, _ = services()
+            yield from start_with(explorer.parse_history(text or ""), "pasted history", explore_value, sid)
+
+        def upload_history(path, explore_value, sid):
+            if not path:
+                return
+            explorer, _, _ = services()
+            try:
+                parsed = explorer.load_history(path)
+            except ExplorerError as exc:
+                yield {status: view.notice_html(str(exc), "error")}
+                return
+            yield from start_with(parsed, Path(path).name, explore_value, sid)
+
+        def respond(message, sid, explore_value):
+            explorer, manager, _ = services()
+            live = session_for(sid)
+            chat_session = live.chat
+            chat_session.explore = float(explore_value)
+            messages = [*view.transcript(chat_session.turns),
+                        {"role": "user", "content": view.chat_text(clean_message(message) or "(recommend)")},
+                        {"role": "assistant", "content": ""}]
+            turn = len(chat_session.turns) + 1
+            began = time.perf_counter()
+            yield {session_id: live.id, kept_id: live.id, box: "", chat: messages,
+                   status: view.notice_html("Writing your answer…", "busy", turn=turn)}
+            text, recs = "", {}
+            try:
+                for event in chat_session.send_events(message):
+                    if event.kind == "text":
+                        text += event.data
+                        messages[-1]["content"] = view.chat_text(text)
+                        yield {chat: messages}
+                    elif event.kind == "profile":  # a new answer: the old cards go
+                        yield {g: gr.update(visible=False) for g in groups}
+                    elif event.kind == "item" and event.index < CARDS:
+                        recs[event.index] = event.data
+                        yield {groups[event.index]: gr.update(visible=True),
+                               cards[event.index]: view.card_html(event.index + 1, event.data, explorer.catalog, writing=True)}
+                    elif event.kind == "explanation" and event.index in recs:
+                        rec = recs[event.index].model_copy(update={"explanation": event.data.text,
+                                                                   "explanation_path": event.data.path})
+                        yield {cards[event.index]: view.card_html(event.index + 1, rec, explorer.catalog)}
+            except ExplorerError as exc:
+                messages[-1]["content"] = view.chat_text(f"Sorry: {exc}")
+                yield {chat: messages, status: view.notice_html(str(exc), "error", turn=turn)}
+                return
+            manager.save(live, ("message", {"text": clean_message(message)}))
+            seconds = time.perf_counter() - began
+            yield render(live, view.notice_html(f"Answer {turn} ready in {seconds:.1f} s.", "done", turn=turn))
+
+        def recommend(sid, explore_value):
+            yield from respond("", sid, explore_value)
+
+        def vote(index: int, liked: bool):
+            def handler(sid):
+                explorer, manager, _ = services()
+                live = manager.get(sid)
+                recs = live.chat.last.recommendations if live and live.chat.last else []
+                if index >= len(recs):
+                    return {}
+                rec = recs[index]
+                live.chat.feedback(rec.item_id, liked)
+                manager.save(live, ("feedback", {"item_id": rec.item_id, "liked": liked}))
+                said = "👍 noted" if liked else "👎 noted"
+                return {cards[index]: view.card_html(index + 1, rec, explorer.catalog, liked),
+                        status: view.notice_html(f"{said} for {rec.title}: the next answer follows it."),
+                        **side_updates(live)}
+            return handler
+
+        def refresh_profile(sid):
+            """After 👍/👎: build the new history's profile now (a model call), so the next answer's text
+            starts at once; the panel shows it. Votes in quick succession share one build."""
+            _, manager, _ = services()
+            live = manager.get(sid)
+            if live is None or not len(live.chat.history):
+                return {}
+            try:
+                live.chat.current_profile()
+            except ExplorerError as exc:
+                return {status: view.notice_html(str(exc), "error")}
+            return profile_updates(live)
+
+        def edit_profile(sid, themes_text, avoid_text):
+            _, manager, _ = services()
+            live = manager.get(sid)
+            if live is None or not len(live.chat.history):
+                return {status: view.notice_html("Choose a history first.", "error")}
+            try:
+                profile = live.chat.revise_profile(split_entries(themes_text), split_entries(avoid_text))
+            except ExplorerError as exc:
+                return {status: view.notice_html(str(exc), "error")}
+            manager.save(live, ("profile_edit", profile.model_dump(mode="json")))
+            return {**profile_updates(live),
+                    status: view.notice_html("Profile saved: the next answer follows your edit.")}
+
+        def set_explore(value, sid):
+            _, manager, _ = services()
+            live = manager.get(sid)
+            if live is not None:
+                live.chat.explore = float(value)
+                manager.save(live, ("explore", {"value": float(value)}))
+            return {}
+
+        def start_over(explore_value):
+            yield {status: view.notice_html("Starting a new session…", "busy")}
+            live = fresh(None, float(explore_value))
+            names = persona_names(live.chat.explorer)
+            yield {persona: gr.update(value=live.label if live.label in names else None),
+                   **render(live, view.notice_html("A new session has started."))}
+
+        # ------------------------------------------------------------ wiring
+        model = dict(concurrency_id="model", concurrency_limit=concurrency)  # events that may run a model
+        minimal = dict(show_progress="minimal")  # the status line says what is happening; no overlay on every panel
+        ui.load(on_load, [kept_id], everything, api_visibility="private", **minimal, **model)
+        persona.input(choose_persona, [persona, explore, session_id], everything, api_name="choose_persona",
+                      **minimal, **model)
+        use_pasted.click(paste_history, [pasted, explore, session_id], everything, api_name="use_history",
+                         **minimal, **model)
+        upload.upload(upload_history, [upload, explore, session_id], everything, api_name="upload_history",
+                      **minimal, **model)
+        box.submit(respond, [box, session_id, explore], everything, api_name="respond", **minimal, **model)
+        send.click(respond, [box, session_id, explore], everything, api_visibility="private", **minimal, **model)
+        again.click(recommend, [session_id, explore], everything, api_visibility="private", **minimal, **model)
+        for i in range(CARDS):
+            for button, liked in ((ups[i], True), (downs[i], False)):
+                button.click(vote(i, liked), [session_id], everything, api_visibility="private").then(
+                    refresh_profile, [session_id], everything, api_visibility="private", **minimal, **model)
+        save_profile.click(edit_profile, [session_id, themes, avoid], everything, api_name="save_profile")
+        explore.release(set_explore, [explore, session_id], [], api_name="set_explore")
+        new_session.click(start_over, [explore], everything, api_visibility="private", **minimal, **model)
     return ui
 
 
-def main():
+def serve(ui: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+          concurrency: int = 1, block: bool = True, quiet: bool = False):
+    """Queue (a model-sized concurrency limit) and launch; loopback only and no share link unless asked."""
+    ui.queue(default_concurrency_limit=concurrency, max_size=64)
+    return ui.launch(server_name=host, server_port=port, share=share, css=CSS, prevent_thread_lock=not block,
+                     quiet=quiet, show_error=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=os.environ.get("EXPLORER_HOST", "127.0.0.1"))
+    parser.add_argument("--host", default=os.environ.get("EXPLORER_HOST", "127.0.0.1"),
+                        help="Address to bind (default 127.0.0.1: this machine only).")
     parser.add_argument("--port", type=int, default=int(os.environ.get("EXPLORER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="Open a public gradio.live link (off by default).")
-    args = parser.parse_args()
-    print("Loading models and the catalogue index (the first start embeds the catalogue)...", flush=True)
-    explorer = Explorer.default(progress=True)
-    ui = build_ui(explorer)
-    ui.queue(default_concurrency_limit=1)  # one generation at a time: the model is shared
-    ui.launch(server_name=args.host, server_port=args.port, share=args.share)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="Model-using events run at once (default 1: one shared model on the CPU).")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None):
+    args = parse_args(argv)
+    startup = Startup(Settings()).start()
+    print(f"Serving on http://{args.host}:{args.port} while the catalogue index and models load...", flush=True)
+    serve(build_ui(startup, args.concurrency), args.host, args.port, args.share, args.concurrency)
 
 
 if __name__ == "__main__":

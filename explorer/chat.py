@@ -12,8 +12,10 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from explorer.catalog import History
-from explorer.schema import InterestProfile, RecommendResult
+from explorer.catalog import History, Rating
+from explorer.errors import ExplorerError
+from explorer.explorer import Event
+from explorer.schema import InterestProfile, RecommendResult, Theme
 
 MAX_MESSAGE_CHARS = 500
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
@@ -22,12 +24,19 @@ SURPRISE = re.compile(r"\b(surprise|something (new|different)|explore|anything)\
 WHY = re.compile(r"\bwhy\b", re.I)
 LESS = re.compile(r"\b(?:less|fewer|no more|no|without|not|avoid|skip)\s+([\w][\w\s'-]{1,40})", re.I)
 MORE_LIKE = re.compile(r"\bmore like\s+(?:the\s+)?(.+)", re.I)
+STATE_VERSION = 1
+NEW_THEME_WEIGHT = 0.5
+MAX_LABEL_CHARS = 80
 
 
 def clean_message(text: str) -> str:
     """Printable text only, bounded: control characters go, any script stays."""
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in text or "")
     return re.sub(r"\s+", " ", text).strip()[:MAX_MESSAGE_CHARS]
+
+
+class ProfileEditError(ExplorerError):
+    """An edited profile that cannot be used as it is; the message says what to change."""
 
 
 @dataclass
@@ -71,67 +80,139 @@ class ChatSession:
     def edit_profile(self, profile: InterestProfile) -> None:
         self.profile = profile
 
+    def revise_profile(self, themes: list[str], avoid: list[str], summary: str | None = None) -> InterestProfile:
+        """Edit the profile as a person sees it: lists of theme labels and things to avoid.
+
+        The edit starts from the profile the person sees (`shown_profile`): a theme that was already
+        there keeps its weight and evidence; a new one gets a middling weight and no evidence. The result
+        drives every later answer (`edit_profile`) and is returned.
+        """
+        current = self.shown_profile()
+        known = {t.label: t for t in current.themes}
+        labels = dict.fromkeys(label.strip().lower() for label in themes if label and label.strip())
+        too_long = [label for label in [*labels, *avoid] if len(label.strip()) > MAX_LABEL_CHARS]
+        if too_long:
+            raise ProfileEditError(f"a theme or avoid entry may have at most {MAX_LABEL_CHARS} characters: "
+                                   f"shorten {too_long[0][:40]!r}...")
+        revised = tuple(known.get(label) or Theme(label=label, weight=NEW_THEME_WEIGHT) for label in labels)
+        profile = InterestProfile(summary=current.summary if summary is None else summary.strip(),
+                                  themes=revised, avoid=tuple(avoid))
+        self.edit_profile(profile)
+        return profile
+
+    def feedback_on(self, item_id: str) -> bool | None:
+        """True or False when the history holds a like or a dislike of this item, None otherwise."""
+        rating = next((r for r in self.history.ratings if r.item_id == item_id), None)
+        if rating is None or rating.rating is None:
+            return None
+        return True if rating.liked else False if rating.disliked else None
+
+    # ---------------------------------------------------------------- storing and restoring
+    def to_dict(self) -> dict:
+        """The session as plain JSON-ready data (everything but the facade), for `from_dict`."""
+        return {"version": STATE_VERSION, "name": self.history.name,
+                "history": [r.model_dump() for r in self.history.ratings],
+                "explore": self.explore, "k": self.k,
+                "profile": self.profile.model_dump(mode="json") if self.profile else None,
+                "last": self.last.model_dump(mode="json") if self.last else None,
+                "turns": [list(turn) for turn in self.turns]}
+
+    @classmethod
+    def from_dict(cls, explorer, data: dict) -> "ChatSession":
+        """A session back from `to_dict`. Items the catalogue no longer holds are dropped from the
+        history, and a last answer that names one is forgotten (it could no longer be explained)."""
+        catalog = explorer.catalog
+        ratings = [Rating.model_validate(r) for r in data.get("history", ())]
+        history = History.of([r for r in ratings if r.item_id in catalog], name=data.get("name", "you"))
+        last = RecommendResult.model_validate(data["last"]) if data.get("last") else None
+        if last and any(r.item_id not in catalog for r in last.recommendations):
+            last = None
+        profile = InterestProfile.model_validate(data["profile"]) if data.get("profile") else None
+        return cls(explorer, history, explore=float(data.get("explore", 0.3)), k=int(data.get("k", 5)),
+                   profile=profile, last=last, turns=[(str(m), str(a)) for m, a in data.get("turns", ())])
+
     def current_profile(self) -> InterestProfile:
         return self.profile or self.explorer.profile(self.history).profile
+
+    def shown_profile(self) -> InterestProfile:
+        """The profile to show: their edit, else the current history's if it is already built, else
+        the last answer's, else a fresh one. Unlike `current_profile` it needs no model call once an
+        answer exists (after 👍/👎 the history's profile may not be built yet)."""
+        return (self.profile or self.explorer.known_profile(self.history)
+                or (self.last.profile if self.last else None) or self.current_profile())
 
     # ---------------------------------------------------------------- messages
     def send(self, message: str) -> Iterator[str]:
         """The answer as text pieces, streamed as they are written; `self.last` holds the result after."""
+        for event in self.send_events(message):
+            if event.kind == "text":
+                yield event.data
+
+    def send_events(self, message: str) -> Iterator[Event]:
+        """The answer as events, for a UI that shows more than text: `text` pieces (exactly what `send`
+        yields) interleaved with the pipeline's `profile`, `plan`, `item`, `explanation` and `result`."""
         message = clean_message(message)
         intent = read_intent(message)
         pieces: list[str] = []
-        for piece in self._answer(intent):
-            pieces.append(piece)
-            yield piece
+        for event in self._answer(intent):
+            if event.kind == "text":
+                pieces.append(event.data)
+            yield event
         self.turns.append((message, "".join(pieces)))
 
-    def _answer(self, intent: Intent) -> Iterator[str]:
+    def _answer(self, intent: Intent) -> Iterator[Event]:
         explore, request = self.explore, None
         if intent.kind == "why":
-            yield self._why(intent.target or "")
+            yield _text(self._why(intent.target or ""))
             return
         if intent.kind == "less" and intent.target:
             self._avoid(intent.target.lower())
-            yield f"Noted: less {intent.target}.\n\n"
+            yield _text(f"Noted: less {intent.target}.\n\n")
         elif intent.kind == "more_like" and intent.target:
             item = self._resolve(intent.target)
             if item is None:
-                yield f"I could not find \"{intent.target}\" in the catalogue, so I kept your history as it is.\n\n"
+                yield _text(f"I could not find \"{intent.target}\" in the catalogue, so I kept your history as it is.\n\n")
             else:
                 self.history = self.history.with_feedback(item.id, 5.0)
                 if self.profile is not None:
                     self._add_theme_from(item)
-                yield f"More like {item.title}, then.\n\n"
+                yield _text(f"More like {item.title}, then.\n\n")
         elif intent.kind == "surprise":
             explore = max(explore, 0.8)
         elif intent.kind == "request":
             request = intent.target
         yield from self._recommend(explore, request)
 
-    def _recommend(self, explore: float, request: str | None) -> Iterator[str]:
+    def _recommend(self, explore: float, request: str | None) -> Iterator[Event]:
         streamed = False  # whether LLM text for the current item has already been shown
         for event in self.explorer.recommend_stream(self.history, self.k, explore, self.profile, request):
             if event.kind == "profile":
-                yield f"Your profile: {event.data.summary}\n\n"
+                yield event
+                yield _text(f"Your profile: {event.data.summary}\n\n")
             elif event.kind == "item":
                 rec = event.data
                 year = f", {rec.year}" if rec.year else ""
-                yield f"{event.index + 1}. {rec.title} ({rec.kind}{year}) [{rec.mode}: {rec.query}]\n   "
+                yield event
+                yield _text(f"{event.index + 1}. {rec.title} ({rec.kind}{year}) [{rec.mode}: {rec.query}]\n   ", event.index)
             elif event.kind == "token":
                 streamed = True
-                yield event.data
+                yield _text(event.data, event.index)
             elif event.kind == "explanation":
                 if event.data.path == "llm":
-                    yield "\n"
+                    yield _text("\n", event.index)
                 elif streamed:
-                    yield f"\n   (that text failed the grounding check; instead:) {event.data.text}\n"
+                    yield _text(f"\n   (that text failed the grounding check; instead:) {event.data.text}\n", event.index)
                 else:
-                    yield f"{event.data.text}\n"
+                    yield _text(f"{event.data.text}\n", event.index)
+                yield event
                 streamed = False
             elif event.kind == "result":
                 self.last = event.data
                 paths = event.data.paths
-                yield f"\n(profile: {paths.profile}, plan: {paths.plan}, explanations: {paths.explain})"
+                yield event
+                yield _text(f"\n(profile: {paths.profile}, plan: {paths.plan}, explanations: {paths.explain})")
+            else:
+                yield event
 
     def _why(self, text: str) -> str:
         if self.last is None or not self.last.recommendations:
@@ -169,9 +250,11 @@ class ChatSession:
         self.profile = profile.model_copy(update={"avoid": tuple(dict.fromkeys([*profile.avoid, what])), "themes": themes})
 
     def _add_theme_from(self, item) -> None:
-        from explorer.schema import Theme
-
         profile = self.current_profile()
         have = {t.label for t in profile.themes}
         new = [Theme(label=t, weight=0.5, evidence=(item.id,)) for t in item.tags[:2] if t not in have]
         self.profile = profile.model_copy(update={"themes": tuple(new) + profile.themes})
+
+
+def _text(piece: str, index: int | None = None) -> Event:
+    return Event("text", piece, index)

@@ -1,8 +1,21 @@
-"""The web chat, served for real on a loopback port and driven through its HTTP API."""
+"""The web chat, served for real on a loopback port and driven through its HTTP API (gradio_client),
+and the pieces behind it: sessions in SQLite, the HTML views, the interest map. The LLM is off."""
 
+from __future__ import annotations
+
+import re
 import socket
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
+
+from explorer.chat import ChatSession, ProfileEditError
+from explorer.interest_map import InterestMap, pca_2d
+from explorer.schema import Recommendation
+from explorer.sessions import SessionManager, SessionStore, valid_session_id
+from explorer.view import card_html, notice_html, transcript
 
 
 def free_port() -> int:
@@ -13,25 +26,232 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(explorer_fallback):
-    from app import build_ui
+    from app import build_ui, serve
 
     ui = build_ui(explorer_fallback)
-    ui.queue(default_concurrency_limit=1)
     port = free_port()
-    ui.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    serve(ui, port=port, block=False, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     ui.close()
 
 
-def test_page_serves_and_chat_answers_over_http(served):
-    import httpx
+def chat_of(outputs) -> list[dict]:
+    return next(v for v in outputs if isinstance(v, list))
+
+
+def text(message: dict) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+
+
+def card_ids(outputs) -> list[str]:
+    return [re.search(r'data-item="([^"]+)"', v).group(1) for v in outputs if isinstance(v, str) and 'class="ie-card' in v]
+
+
+def client(url):
     from gradio_client import Client
 
-    assert httpx.get(served, timeout=30).status_code == 200
-    client = Client(served, verbose=False)
-    history, box, profile = client.predict("surprise me", [], "Rosie", 0.5, api_name="/respond")
-    text = lambda m: m["content"] if isinstance(m["content"], str) else "".join(p.get("text", "") for p in m["content"])
-    answer = text(history[-1])
-    assert text(history[-2]) == "surprise me" and answer.startswith("Your profile:")
+    return Client(url, verbose=False)
+
+
+# ---------------------------------------------------------------- over HTTP
+
+def test_page_serves_and_a_chat_streams_its_answer(served):
+    import httpx
+
+    page = httpx.get(served, timeout=30)
+    assert page.status_code == 200 and "Interest Explorer" in page.text
+    c = client(served)
+    c.predict("Rosie", 0.5, api_name="/choose_persona")
+    job = c.submit("surprise me", 0.5, api_name="/respond")
+    final = job.result(timeout=120)
+    chat = chat_of(final)
+    answer = text(chat[-1])
+    assert text(chat[-2]) == "surprise me" and answer.startswith("Your profile:")
     assert "1. " in answer and "explanations: fallback" in answer
-    assert profile["themes"] and box == ""
+    assert len(card_ids(final)) == 5
+    # Streamed: the answer arrived in growing pieces, each the start of the final text.
+    chats = [chat_of(o) for o in job.outputs() if any(isinstance(v, list) for v in o)]
+    partial = [text(c[-1]) for c in chats if len(c) == len(chat)]
+    distinct = list(dict.fromkeys(partial))
+    assert len(distinct) >= 5 and all(answer.startswith(p) for p in distinct)
+
+
+def test_concurrent_sessions_each_get_their_own_answer(served, explorer_fallback):
+    names = ["Maya", "Raven", "Rosie", "Dev"]
+    clients = [client(served) for _ in names]
+
+    def converse(pair):
+        c, name = pair
+        c.predict(name, 0.3, api_name="/choose_persona")
+        return c.submit("", 0.3, api_name="/respond").result(timeout=180)
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        answers = list(pool.map(converse, zip(clients, names)))
+    for name, outputs in zip(names, answers):
+        expected = explorer_fallback.recommend(explorer_fallback.persona(name), k=5, explore=0.3)
+        assert card_ids(outputs) == [r.item_id for r in expected.recommendations], name
+        assert expected.profile.summary in text(chat_of(outputs)[-1])
+        assert len(chat_of(outputs)) == 2  # only this session's own turn
+    assert len({tuple(card_ids(o)) for o in answers}) == len(names)
+
+
+def test_a_pasted_history_lists_unknown_lines_back_escaped(served):
+    c = client(served)
+    outputs = c.predict("Arrival, 5\n<b>No Such Film</b>\nDune", 0.3, api_name="/use_history")
+    status = next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+    assert "&lt;b&gt;No Such Film&lt;/b&gt;" in status and "<b>" not in status
+    outputs = c.predict("nothing here\nnor here", 0.3, api_name="/use_history")
+    assert "None of these matched" in next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+
+
+def test_an_uploaded_history_file_starts_a_session(served, write):
+    from gradio_client import handle_file
+
+    path = write("mine.csv", "title,rating\nArrival,5\nAlien,1\nNot In Catalogue,4\n")
+    outputs = client(served).predict(handle_file(str(path)), 0.3, api_name="/upload_history")
+    status = next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+    assert "Using 2 items" in status and "Not In Catalogue" in status
+    assert any(isinstance(v, str) and "mine.csv: 2 items" in v for v in outputs)  # the history panel
+    bad = write("bad.jsonl", '{"item_id": "arrival", "rating": 9}\n')
+    outputs = client(served).predict(handle_file(str(bad)), 0.3, api_name="/upload_history")
+    assert "bad.jsonl:1" in next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+
+
+def test_a_saved_profile_edit_steers_the_next_answer(served, explorer_fallback):
+    c = client(served)
+    first = c.predict("Raven", 0.3, api_name="/choose_persona")
+    themes = first[[i for i, v in enumerate(first) if isinstance(v, str) and "horror" in v.splitlines()][0]]
+    c.predict("", 0.3, api_name="/respond")
+    c.predict(themes, "horror\ngothic", api_name="/save_profile")
+    outputs = c.predict("", 0.3, api_name="/respond")
+    ids = card_ids(outputs)
+    assert ids and all("horror" not in explorer_fallback.catalog[i].tags for i in ids)
+    assert "profile: edited" in text(chat_of(outputs)[-1])
+
+
+def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(explorer_fallback):
+    from app import build_ui, parse_args
+
+    args = parse_args([])
+    assert (args.host, args.share) == ("127.0.0.1", False)
+    assert build_ui(explorer_fallback).analytics_enabled is False
+
+
+# ---------------------------------------------------------------- sessions
+
+def test_sessions_survive_a_restart_in_sqlite_wal(explorer_fallback, tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    manager = SessionManager(explorer_fallback, SessionStore(path))
+    live = manager.start(explorer_fallback.persona("Maya"), "Maya")
+    "".join(live.chat.send(""))
+    liked, disliked = live.chat.last.recommendations[0].item_id, live.chat.last.recommendations[1].item_id
+    live.chat.feedback(liked, True)
+    live.chat.feedback(disliked, False)
+    live.chat.revise_profile(["space opera", "science fiction"], ["horror"])
+    manager.save(live, ("feedback", {"item_id": disliked}))
+
+    store = SessionStore(path)  # a restart: new objects, nothing in memory
+    assert store.journal_mode() == "wal"
+    back = SessionManager(explorer_fallback, store).get(live.id)
+    assert back is not None and back.label == "Maya"
+    assert back.chat.to_dict() == live.chat.to_dict()
+    assert back.chat.feedback_on(liked) is True and back.chat.feedback_on(disliked) is False
+    assert [t.label for t in back.chat.profile.themes] == ["space opera", "science fiction"]
+    assert [kind for kind, _ in store.events(live.id)] == ["start", "feedback"]
+    assert store.secret("browser-state") == SessionStore(path).secret("browser-state")
+
+
+def test_unknown_or_malformed_session_ids_get_nothing(explorer_fallback, tmp_path):
+    manager = SessionManager(explorer_fallback, SessionStore(tmp_path / "s.sqlite3"))
+    assert manager.get(None) is None and manager.get("x") is None and manager.get("a" * 30) is None
+    assert manager.get("'; DROP TABLE sessions; --") is None
+    assert not valid_session_id("../../etc/passwd") and valid_session_id(manager.start(
+        explorer_fallback.persona("Dev"), "Dev").id)
+
+
+def test_a_stored_session_forgets_items_the_catalogue_no_longer_has(explorer_fallback, tmp_path):
+    session = explorer_fallback.chat(explorer_fallback.persona("Maya"))
+    "".join(session.send(""))
+    state = session.to_dict()
+    state["history"].append({"item_id": "gone-from-catalogue", "rating": 5.0, "timestamp": 99})
+    state["last"]["recommendations"][0]["item_id"] = "gone-too"
+    back = ChatSession.from_dict(explorer_fallback, state)
+    assert "gone-from-catalogue" not in back.history.item_ids and back.last is None
+    assert back.history.item_ids == session.history.item_ids
+
+
+def test_send_events_carry_the_same_text_as_send(explorer_fallback):
+    persona = explorer_fallback.persona("Nina")
+    a, b = explorer_fallback.chat(persona), explorer_fallback.chat(persona)
+    events = list(a.send_events("surprise me"))
+    assert "".join(e.data for e in events if e.kind == "text") == "".join(b.send("surprise me"))
+    kinds = [e.kind for e in events if e.kind != "text"]
+    assert kinds[:2] == ["profile", "plan"] and kinds.count("item") == 5 and kinds[-1] == "result"
+    assert a.turns == b.turns
+
+
+def test_a_profile_edit_keeps_known_themes_and_refuses_overlong_ones(explorer_fallback):
+    session = explorer_fallback.chat(explorer_fallback.persona("Raven"))
+    before = {t.label: t for t in session.current_profile().themes}
+    kept = next(iter(before))
+    profile = session.revise_profile([kept, "Cosmic Dread", kept], ["gore", "Gore"])
+    assert [t.label for t in profile.themes] == [kept, "cosmic dread"]
+    assert profile.themes[0] == before[kept] and profile.themes[1].evidence == ()
+    assert profile.avoid == ("gore",) and session.profile == profile
+    with pytest.raises(ProfileEditError, match="at most 80"):
+        session.revise_profile(["x" * 81], [])
+
+
+# ---------------------------------------------------------------- views and map
+
+def test_views_escape_catalogue_and_user_text(explorer_fallback):
+    evil = "<img src=x onerror=alert(1)>"
+    rec = Recommendation(item_id='a" onmouseover="x', title=evil, kind="<i>film</i>", year=2001, score=1.0,
+                         mode="novel", query="<script>q</script>", explanation=evil, evidence=())
+    html = card_html(1, rec, explorer_fallback.catalog, opinion=False)
+    assert "<img" not in html and "<script>" not in html and "<i>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and 'data-item="a&quot; onmouseover=&quot;x"' in html
+    assert transcript([(evil, evil)])[0]["content"] == "&lt;img src=x onerror=alert(1)&gt;"
+    assert "<img" not in notice_html(evil, "error", [evil])
+
+
+def test_pca_is_deterministic_and_keeps_the_main_spread():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(200, 8)) * np.array([10, 3, 1, 1, 1, 1, 1, 1])
+    a, b = pca_2d(x), pca_2d(x.copy())
+    assert a.shape == (200, 2) and np.allclose(a, b)
+    assert a[:, 0].var() > a[:, 1].var() > 1.5
+    assert pca_2d(np.zeros((0, 8))).shape == (0, 2) and pca_2d(np.ones((1, 8))).shape == (1, 2)
+
+
+def test_the_interest_map_marks_history_and_recommendations(explorer_fallback):
+    imap = InterestMap(explorer_fallback)
+    assert len(imap.ids) == len(explorer_fallback.catalog)
+    history = explorer_fallback.persona("Maya")
+    result = explorer_fallback.recommend(history, k=5, explain=False)
+    fig = imap.figure(history, result.recommendations)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["1", "2", "3", "4", "5"]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"film", "book", "your history", "disliked", "recommended"} <= set(labels)
+    fig.savefig(__import__("io").BytesIO(), format="png")  # it renders
+
+
+def test_the_session_database_is_plain_sqlite(explorer_fallback, tmp_path):
+    path = tmp_path / "s.sqlite3"
+    SessionManager(explorer_fallback, SessionStore(path)).start(explorer_fallback.persona("Ines"), "Ines")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT label FROM sessions").fetchall() == [("Ines",)]
+
+
+def test_the_shown_profile_follows_feedback_once_it_is_built(explorer_fallback):
+    session = explorer_fallback.chat(explorer_fallback.persona("Arthur"))
+    "".join(session.send(""))
+    shown = session.shown_profile()
+    assert shown == session.last.profile
+    session.feedback(session.last.recommendations[0].item_id, liked=True)
+    assert explorer_fallback.known_profile(session.history) is None  # not built yet: no model call to show it
+    assert session.shown_profile() == shown
+    fresh = session.current_profile()
+    assert session.shown_profile() == fresh == explorer_fallback.known_profile(session.history)

@@ -1,0 +1,268 @@
+"""The web chat in a real browser: Debian's Chromium, driven by Playwright, against the app served on a
+loopback port by the test. The LLM is off (every step on its deterministic fallback), so answers are
+quick and repeatable; tests/test_end_to_end.py covers the real model.
+
+Set EXPLORER_SCREENSHOT_DIR (e.g. `EXPLORER_SCREENSHOT_DIR=docs`) to copy the screenshot of the page
+with cards there as screenshot.png; it is always saved under the test's own tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: run `make browser` (as root)")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+XSS_TITLE = "<img src=x onerror=alert(1)>"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServedApp:
+    """The app on a fixed loopback port; `restart` drops everything in memory and serves a new one."""
+
+    def __init__(self, explorer):
+        self.explorer, self.port, self.ui = explorer, free_port(), None
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> "ServedApp":
+        from app import build_ui, serve
+
+        self.ui = build_ui(self.explorer)
+        serve(self.ui, port=self.port, block=False, quiet=True)
+        return self
+
+    def stop(self) -> None:
+        if self.ui is not None:
+            self.ui.close()
+            self.ui = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def open_browser(playwright, tmp_path):
+    """Each call: a fresh Chromium profile (its own localStorage), as a different person's browser."""
+    contexts = []
+
+    def _open():
+        profile = tmp_path / f"chromium-profile-{len(contexts)}"
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(60_000)
+        page.dialogs = []  # any alert() would land here: none may
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def served(explorer_fallback):
+    app = ServedApp(explorer_fallback).start()
+    yield app
+    app.stop()
+
+
+# ---------------------------------------------------------------- page helpers
+
+def wait_status(page, text: str) -> None:
+    page.locator("#status").get_by_text(text).first.wait_for()
+
+
+def send(page, message: str) -> None:
+    page.fill("#message textarea", message)
+    page.press("#message textarea", "Enter")
+
+
+def wait_answer(page, turn: int) -> None:
+    """Until answer number `turn` is complete (the status says so) and its cards are written."""
+    page.locator(f'#status .ie-done[data-turn="{turn}"]').wait_for()
+    page.wait_for_function("() => ![...document.querySelectorAll('.ie-why')].some(e => e.innerText.includes('writing why'))")
+
+
+def card_ids(page) -> list[str]:
+    return page.eval_on_selector_all("[id^=card-] .ie-card", "cards => cards.filter(c => c.offsetParent !== null)"
+                                     ".map(c => c.dataset.item)")
+
+
+def choose_persona(page, name: str) -> None:
+    page.get_by_role("combobox", name="Demo persona").click()
+    page.get_by_role("option", name=name).click()
+    wait_status(page, f"Started over with {name}'s history")
+
+
+def bot_texts(page) -> list[str]:
+    return page.locator("#chat [data-testid=bot]").all_inner_texts()
+
+
+def save_screenshot(page, tmp_path: Path) -> Path:
+    shot = tmp_path / "screenshot.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if target := os.environ.get("EXPLORER_SCREENSHOT_DIR"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, Path(target) / "screenshot.png")
+    return shot
+
+
+# ---------------------------------------------------------------- tests
+
+def test_explore_dislike_edit_reload_and_restart(served, open_browser, explorer_fallback, tmp_path):
+    catalog = explorer_fallback.catalog
+    page = open_browser()
+    page.goto(served.url)
+    wait_status(page, "Showing")  # a new browser starts on the first persona
+    choose_persona(page, "Raven")
+    assert "horror" in page.input_value("#themes textarea")
+
+    send(page, "surprise me")
+    wait_answer(page, 1)
+    first = card_ids(page)
+    assert len(first) == 5 and page.locator(".ie-card .ie-badge").count() == 5
+    card = page.locator("#card-0 .ie-card")
+    assert card.locator(".ie-title").inner_text() == catalog[first[0]].title
+    assert card.locator(".ie-badge").inner_text() in {"deepen", "adjacent", "novel"}
+    assert "query:" in card.inner_text() and card.locator(".ie-cite").count() >= 1
+    assert "Your profile:" in bot_texts(page)[-1]
+    assert page.locator("#map img, #map canvas, #map svg").count() >= 1  # the interest map is drawn
+    shot = save_screenshot(page, tmp_path)
+    assert shot.stat().st_size > 20_000
+
+    # 👎 on the first card: it joins the history, and the next answer does not bring it back.
+    page.click("#down-0")
+    wait_status(page, "👎 noted")
+    assert "will not come back" in page.locator("#card-0").inner_text()
+    page.click("#recommend")
+    wait_answer(page, 2)
+    second = card_ids(page)
+    assert second and first[0] not in second
+
+    # Edit the profile: avoid a tag the current cards carry; the next answer follows the edit.
+    tag = next(t for t in catalog[second[0]].tags if t not in page.input_value("#themes textarea").splitlines())
+    page.fill("#avoid textarea", page.input_value("#avoid textarea") + f"\n{tag}")
+    page.click("#save-profile")
+    wait_status(page, "Profile saved")
+    assert "edited by you" in page.locator("#profile-summary").inner_text()
+    send(page, "")
+    wait_answer(page, 3)
+    third = card_ids(page)
+    assert third and all(tag not in catalog[i].tags for i in third), tag
+    transcript = bot_texts(page)
+
+    # A reload gets the same session back: conversation, cards and the edited profile.
+    page.reload()
+    wait_status(page, "Welcome back")
+    assert card_ids(page) == third
+    assert bot_texts(page) == transcript
+    assert tag in page.input_value("#avoid textarea").splitlines()
+
+    # So does a restart of the app (state in SQLite, nothing in memory), on the same address.
+    served.restart()
+    page.reload()
+    wait_status(page, "Welcome back")
+    assert card_ids(page) == third and bot_texts(page) == transcript
+    assert tag in page.input_value("#avoid textarea").splitlines()
+
+    # Another browser is another person: a fresh session that sees none of this.
+    other = open_browser()
+    other.goto(served.url)
+    wait_status(other, "Showing")
+    assert bot_texts(other) == [] and card_ids(other) == []
+    assert other.input_value("#avoid textarea") != page.input_value("#avoid textarea")
+    assert page.dialogs == [] and other.dialogs == []
+
+
+def test_html_in_titles_and_messages_is_shown_as_text(open_browser, tmp_path):
+    from explorer import Catalog, Explorer, Item, Settings
+
+    rows = [("s1", "Star Voyage", "film", ["space", "science fiction"]),
+            ("s2", "Moon Base Alpha", "book", ["space", "science fiction"]),
+            ("s3", "Red Planet Diaries", "book", ["space", "mars", "science fiction"]),
+            ("x1", XSS_TITLE, "film", ["space", "science fiction"]),
+            ("g1", "Orbit Tycoon", "game", ["space", "simulation"]),
+            ("c1", "Cooking at Home", "book", ["cooking", "food"]),
+            ("m1", "Deep Blue", "film", ["ocean", "documentary"]),
+            ("j1", "Night Jazz", "album", ["jazz", "music"]),
+            ("p1", "Garden Year", "podcast", ["gardening"])]
+    items = {i: Item(id=i, title=t, kind=k, year=2000, tags=tags, creator="<b>someone</b>",
+                     description="<script>alert(3)</script>A story of " + " and ".join(tags) + ".")
+             for i, t, k, tags in rows}
+    explorer = Explorer(Settings(data_dir=tmp_path / "data", llm={"backend": "none"}),
+                        catalog=Catalog(items, name="xss-demo"))
+    app = ServedApp(explorer).start()
+    try:
+        page = open_browser()
+        page.goto(app.url)
+        wait_status(page, "Paste or upload a history")  # this catalogue has no personas
+        page.get_by_role("tab", name="Paste a history").click()
+        page.fill("#pasted textarea", "Star Voyage, 5\nMoon Base Alpha, 4.5\n<i>Not a title</i>")
+        page.click("#use-pasted")
+        wait_status(page, "matched nothing")
+        assert "<i>Not a title</i>" in page.locator("#status").inner_text()
+        assert page.locator("#status i").count() == 0
+
+        message = "<b>bold?</b> <img src=x onerror=alert(2)> space please"
+        send(page, message)
+        wait_answer(page, 1)
+        assert "x1" in card_ids(page)
+        titles = page.locator(".ie-card .ie-title").all_inner_texts()
+        assert XSS_TITLE in titles
+        assert message in page.locator("#chat [data-testid=user]").last.inner_text()
+        assert XSS_TITLE in bot_texts(page)[-1]
+        assert page.locator("img[src='x']").count() == 0
+        assert page.locator("#chat b, .ie-card b, .ie-card script, #status i").count() == 0
+        page.wait_for_timeout(500)  # give any injected handler the chance to fire
+        assert page.dialogs == []
+    finally:
+        app.stop()
+
+
+def test_start_up_shows_progress_instead_of_a_frozen_page(open_browser, explorer_fallback):
+    import threading
+
+    from explorer.startup import Startup
+
+    release = threading.Event()
+
+    def build(on_stage):  # stands in for the first start's index build
+        on_stage("indexing the catalogue (330 items)")
+        release.wait(60)
+        return explorer_fallback
+
+    app = ServedApp(Startup(explorer_fallback.settings, build).start()).start()
+    try:
+        page = open_browser()
+        page.goto(app.url)
+        wait_status(page, "Starting up: indexing the catalogue (330 items)")
+        release.set()
+        wait_status(page, "Showing")
+        page.get_by_role("combobox", name="Demo persona").click()
+        assert "Raven" in page.get_by_role("option").all_inner_texts()
+    finally:
+        release.set()
+        app.stop()
