@@ -10,7 +10,7 @@ import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 
 from explorer.catalog import Catalog, History, Item
-from explorer.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
+from explorer.grounding import first_sentences, foreign_titles, item_facts, looks_degenerate, unsupported_names
 from explorer.llm import BackendChatModel
 from explorer.prompts import Prompt
 from explorer.schema import ExploreQuery, Path_
@@ -71,7 +71,7 @@ class Explainer:
         facts = " ".join([*map(str, values.values()), *(e.title for e in evidence), " ".join(item.tags)])
         invented = unsupported_names(text, facts)
         problem = looks_degenerate(text[len(opening):]) or (
-            "names items outside the item and history" if foreign_titles(text, self.catalog, allowed) else None) or (
+            "names items outside the item and history" if foreign_titles(text, self.catalog, allowed, item_facts(item, query.text)) else None) or (
             f"names what the facts do not: {', '.join(invented[:3])}" if invented else None)
         if problem:
             yield Explanation(fallback, "fallback", f"explain: {item.title!r}: generation rejected ({problem})")

@@ -30,6 +30,13 @@ def foreign_titles(text: str, catalog: Catalog, allowed_ids: set[str], facts: st
     return list(dict.fromkeys(hits))
 
 
+def item_facts(item, query: str = "") -> str:
+    """What an explanation may quote: the item's description, tags and creator, and the query that found
+    it (a description that mentions the film a novella inspired is a fact of the novella; a query
+    "drama, thriller" does not name the album Thriller)."""
+    return " | ".join([item.description, *item.tags, item.creator or "", query])
+
+
 def looks_degenerate(text: str) -> str | None:
     """Why a generation is unusable (too short, repetitive, not prose), or None when it reads fine."""
     words = re.findall(r"[\w']+", text.lower())

@@ -176,3 +176,11 @@ def test_deepen_queries_share_one_lane_and_lanes_keep_the_explore_mix():
     # two deepen queries to one novel: two deepen slots, won by the strongest deepen candidates wherever they came from
     assert [c.item_id for c in ranked if c.query in (0, 1)] == ["film-arrival-2016", "book-dune-1965"]
     assert [c.item_id for c in ranked if c.query == 2] == ["film-the-shining-1980"]
+
+
+def test_an_item_may_quote_its_own_description_without_a_grounding_violation():
+    item = CATALOG["book-stories-of-your-life-and-others-2002"]
+    text = template_explanation(item, [CATALOG["film-interstellar-2014"]], ExploreQuery(text="x y", mode="deepen"))
+    from explorer.grounding import item_facts
+    assert "Arrival" in item.description
+    assert foreign_titles(text, CATALOG, {item.id, "film-interstellar-2014"}, item_facts(item)) == []

@@ -21,7 +21,7 @@ from explorer.config import PROJECT_ROOT, Settings
 from explorer.eval import metrics as M
 from explorer.eval.baselines import EmbeddingSimilarity, Interactions, ItemItemCF, Popularity
 from explorer.eval.splits import UserSplit, sample_users
-from explorer.grounding import foreign_titles
+from explorer.grounding import foreign_titles, item_facts
 from explorer.profile import history_facts
 from explorer.prompts import prompts_for_step
 
@@ -194,7 +194,8 @@ def _explain_audit(ex, splits: list[UserSplit], k: int = 3) -> dict:
         for rec in result.recommendations:
             total += 1
             served += rec.explanation_path == "llm"
-            violations += len(foreign_titles(rec.explanation, ex.catalog, {rec.item_id, *rec.evidence}))
+            violations += len(foreign_titles(rec.explanation, ex.catalog, {rec.item_id, *rec.evidence},
+                                             item_facts(ex.catalog[rec.item_id], rec.query)))
             cited = [ex.catalog[e].title for e in rec.evidence]
             violations += not any(t in rec.explanation for t in cited)  # must cite the history
     return {"prompt": ex.explainer.prompt.tag if ex.explainer.prompt else None, "explanations": total,
