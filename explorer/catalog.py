@@ -8,21 +8,36 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from explorer.errors import DataError, EmptyHistoryError, UnknownItemError
+from explorer.injection import strip_injection
+
+log = logging.getLogger(__name__)
 
 LIKE_THRESHOLD = 4.0  # ratings at or above this are positives (MovieLens convention)
 DISLIKE_THRESHOLD = 2.0  # ratings at or below this are dislikes
 MAX_DESCRIPTION_CHARS = 2000
+MAX_TAG_CHARS = 100
+MAX_TAGS = 100
+MAX_FIELD_BYTES = 64 * 1024 * 1024  # a CSV field up to this size is read (and a long description cut)
+FUTURE_SLACK_S = 86_400  # a history timestamp more than a day ahead of the clock is a unit error
+# Files that are not text at all, by their first bytes: named in the error instead of "not valid UTF-8".
+MAGIC = {b"%PDF": "a PDF document", b"PK\x03\x04": "a zip archive (xlsx, docx, ...)", b"\x1f\x8b": "a gzip archive",
+         b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"SQLite format 3": "an SQLite database",
+         b"\xd0\xcf\x11\xe0": "an old Office document (xls, doc)", b"PAR1": "a Parquet file"}
 
 
 class Item(BaseModel):
@@ -34,8 +49,8 @@ class Item(BaseModel):
     title: str = Field(min_length=1, max_length=500)
     kind: str = Field(default="item", min_length=1, max_length=50)
     year: int | None = Field(default=None, ge=-3000, le=2100)
-    creator: str | None = None
-    tags: tuple[str, ...] = ()
+    creator: str | None = Field(default=None, max_length=500)
+    tags: tuple[str, ...] = Field(default=(), max_length=MAX_TAGS)
     description: str = ""
 
     @field_validator("id", "title", "kind", mode="before")
@@ -45,6 +60,13 @@ class Item(BaseModel):
             value = str(value)
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("year", mode="before")
+    @classmethod
+    def _no_bool_year(cls, value):
+        if isinstance(value, bool):
+            raise ValueError("year must be a number, not true/false")
+        return value
+
     @field_validator("tags", mode="before")
     @classmethod
     def _split_tags(cls, value):
@@ -52,14 +74,23 @@ class Item(BaseModel):
             return ()
         if isinstance(value, str):
             value = re.split(r"[|;]", value)
-        return tuple(dict.fromkeys(t.strip().lower() for t in value if str(t).strip()))
+        if not isinstance(value, (list, tuple)) or not all(_scalar(t) for t in value):
+            return value  # not a list of words: pydantic names the wrong type and its position
+        tags = tuple(dict.fromkeys(str(t).strip().lower() for t in value if str(t).strip()))
+        too_long = next((t for t in tags if len(t) > MAX_TAG_CHARS), None)
+        if too_long is not None:
+            raise ValueError(f"a tag may have at most {MAX_TAG_CHARS} characters, not {len(too_long)}")
+        return tags
 
     @field_validator("description", mode="before")
     @classmethod
     def _trim_description(cls, value):
-        # A 10 MB description must not blow up prompts or embeddings; keep the start.
+        """A 10 MB description must not blow up prompts or embeddings: the start is kept (and the loader
+        counts the cuts). Sentences addressed to a language model are dropped, so they never reach a prompt."""
+        if value is not None and not _scalar(value):
+            return value  # a list or an object: pydantic rejects it with the field's name
         value = "" if value is None else str(value).strip()
-        return value[:MAX_DESCRIPTION_CHARS]
+        return strip_injection(value[:MAX_DESCRIPTION_CHARS])[0]
 
     def label(self) -> str:
         return f"{self.title} ({self.year})" if self.year else self.title
@@ -72,6 +103,10 @@ class Item(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
+def _scalar(value) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
 class Rating(BaseModel):
     """One thing a person did with an item; a rating on a 0.5–5 scale (None = seen, unrated)."""
 
@@ -79,7 +114,18 @@ class Rating(BaseModel):
 
     item_id: str
     rating: float | None = Field(default=None, ge=0.0, le=5.0)
-    timestamp: int | None = None
+    timestamp: int | None = None  # seconds since 1970; an ISO 8601 date or time is read too
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _iso_timestamp(cls, value):
+        if isinstance(value, str) and value.strip() and not value.strip().lstrip("-").isdigit():
+            try:
+                moment = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError("timestamp must be seconds since 1970 or an ISO 8601 date such as 2024-05-01") from None
+            return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
+        return value
 
     @property
     def liked(self) -> bool:
@@ -137,6 +183,7 @@ class Catalog:
     items: dict[str, Item]
     name: str = "catalog"
     source: str = ""
+    notes: list[str] = field(default_factory=list)  # what the loader changed or skipped, with counts
     _by_title: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -211,22 +258,42 @@ def catalog_from_rows(rows: Iterable[tuple[int, dict]], path: Path, name: str) -
     """Validate (line, row) pairs into a Catalog. The whole file is rejected on the first bad row.
 
     Rejecting beats skipping for catalogues: a silently shorter catalogue is worse than a clear error,
-    and the fix (edit the named line) is easy.
+    and the fix (edit the named line) is easy. What is kept but changed is counted in `Catalog.notes`
+    (and logged): exact repeats ignored, long descriptions cut, sentences addressed to a model dropped.
     """
     items: dict[str, Item] = {}
     first_line: dict[str, int] = {}
+    repeats, cut, defanged = [], [], []
     for line, row in rows:
         item = _validate(Item, row, path, line)
         if item.id in items:
             if items[item.id] != item:
                 raise DataError(f"duplicate id {item.id!r} with different content (first on line {first_line[item.id]})",
                                 path=path, line=line, field="id")
-            continue  # an exact repeat is harmless
+            repeats.append(line)  # an exact repeat is harmless
+            continue
+        raw = row.get("description")
+        raw = str(raw).strip() if raw is not None else ""
+        if len(raw) > MAX_DESCRIPTION_CHARS:
+            cut.append(line)
+        elif raw != item.description:
+            defanged.append(line)
         items[item.id] = item
         first_line[item.id] = line
     if not items:
         raise DataError("the catalogue is empty", path=path)
-    return Catalog(items, name=name, source=str(path))
+    notes = [f"{path}: {what} (line {_lines(lines)})" for what, lines in (
+        (f"{len(repeats)} exact repeat(s) of an earlier row ignored", repeats),
+        (f"{len(cut)} description(s) cut to {MAX_DESCRIPTION_CHARS:,} characters", cut),
+        (f"{len(defanged)} description(s) had sentences addressed to a language model removed", defanged)) if lines]
+    for note in notes:
+        log.warning(note)
+    return Catalog(items, name=name, source=str(path), notes=notes)
+
+
+def _lines(lines: list[int]) -> str:
+    shown = ", ".join(map(str, lines[:5]))
+    return shown + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
 
 
 def _validate(model: type[BaseModel], row: dict, path: Path, line: int):
@@ -239,35 +306,68 @@ def _validate(model: type[BaseModel], row: dict, path: Path, line: int):
 
 
 def _read_text(path: Path) -> str:
+    """The file as text. A binary file is named for what it is; invalid UTF-8 names its line."""
+    data = path.read_bytes()
+    kind = next((what for magic, what in MAGIC.items() if data.startswith(magic)), None)
+    if kind is None and b"\x00" in data[:4096]:
+        kind = "a binary file"
+    if kind:
+        raise DataError(f"this is {kind}, not a text file (JSONL or CSV)", path=path, line=1)
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(f"not valid UTF-8 (byte {exc.start})", path=path, line=line) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8", path=path, line=line) from None
+
+
+def _text_lines(text: str) -> list[str]:
+    """Lines as an editor counts them (str.splitlines also splits at U+2028 and friends, which JSON allows)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
+    for line_no, line in enumerate(_text_lines(_read_text(path)), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"not valid JSON ({exc.msg})", path=path, line=line_no) from None
+            hint = ""
+            if line.lstrip().startswith("["):
+                hint = "; the file looks like one JSON array: write one object a line"
+            elif line_no == 1 and "," in line and not line.lstrip().startswith("{"):
+                hint = "; the file looks like CSV: name it .csv or pass --format csv"
+            raise DataError(f"not valid JSON ({exc.msg}, column {exc.colno}){hint}", path=path, line=line_no) from None
+        except RecursionError:
+            raise DataError("not valid JSON (nested too deeply)", path=path, line=line_no) from None
         if not isinstance(row, dict):
-            raise DataError("each line must be a JSON object", path=path, line=line_no)
+            raise DataError(f"each line must be a JSON object, not {type(row).__name__}", path=path, line=line_no)
         yield line_no, row
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, dict]]:
-    reader = csv.DictReader(_read_text(path).splitlines())
-    if not reader.fieldnames:
-        raise DataError("the CSV file has no header row", path=path, line=1)
-    for row in reader:
-        line_no = reader.line_num
-        if None in row or any(v is None for v in row.values()):
-            raise DataError(f"ragged row: expected {len(reader.fieldnames)} fields", path=path, line=line_no)
-        yield line_no, {k.strip(): (v if v != "" else None) for k, v in row.items()}
+    text = _read_text(path)
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_BYTES))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames
+        if not header:
+            raise DataError("the CSV file has no header row", path=path, line=1)
+        if header[0].lstrip().startswith(("{", "[")):
+            raise DataError("the file looks like JSON, not CSV: name it .jsonl or pass --format jsonl", path=path, line=1)
+        names = [h.strip() for h in header]
+        twice = next((h for h in names if h and names.count(h) > 1), None)
+        if twice:
+            raise DataError(f"the header names column {twice!r} twice", path=path, line=1, field=twice)
+        for row in reader:
+            line_no = reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                raise DataError(f"ragged row: expected {len(header)} fields, found "
+                                f"{len(header) + len(row.get(None) or ()) - sum(v is None for v in row.values())}",
+                                path=path, line=line_no)
+            yield line_no, {k.strip(): (v if v != "" else None) for k, v in row.items() if k.strip()}
+    except csv.Error as exc:
+        raise DataError(f"not valid CSV ({exc})", path=path, line=reader.line_num or 1) from None
 
 
 # ---------------------------------------------------------------- histories and personas
@@ -296,48 +396,79 @@ def load_personas(path: str | Path, catalog: Catalog) -> dict[str, Persona]:
 @dataclass
 class ParsedHistory:
     history: History
-    unknown: list[str]  # lines or ids that matched no catalogue item, listed back to the user
+    unknown: list[str]  # lines or ids that matched no catalogue item (or, pasted, a reason), listed back
+    notes: list[str] = field(default_factory=list)  # what was merged, with counts
 
 
-def history_from_lines(lines: Iterable[str], catalog: Catalog) -> ParsedHistory:
-    """Titles or ids, one a line; an optional trailing rating ('Arrival, 5' or 'Arrival | 1.5')."""
+RATED_LINE = re.compile(r"^(.*?)\s*[,|;\t]\s*(-?\d{1,2}(?:\.\d+)?)\s*$")
+
+
+def history_from_lines(lines: Iterable[str], catalog: Catalog, source: str | None = None) -> ParsedHistory:
+    """Titles or ids, one a line; an optional trailing rating ('Arrival, 5' or 'Arrival | 1.5').
+
+    A line that names no catalogue item is listed back in `unknown`. A rating outside 0–5 is a typo, not
+    something to guess at: in a file (`source`) it rejects the file with its line; in pasted text the line
+    is listed back with the reason, so the rest of the paste still counts.
+    """
     ratings, unknown = [], []
     for n, raw in enumerate(lines):
         text = raw.strip()
         if not text or text.startswith("#"):
             continue
         rating = None
-        match = re.match(r"^(.*?)[\s]*[,|;\t][\s]*([0-5](?:\.\d+)?)\s*$", text)
+        match = RATED_LINE.match(text)
         if match and catalog.find(text) is None:
             text, rating = match.group(1), float(match.group(2))
+            if not 0.0 <= rating <= 5.0:
+                if source is not None:
+                    raise DataError(f"rating {match.group(2)} is outside 0–5", path=source, line=n + 1, field="rating")
+                unknown.append(f"{raw.strip()} (line {n + 1}: rating outside 0–5)")
+                continue
         item = catalog.find(text)
         if item is None:
             unknown.append(text)
         else:
             ratings.append(Rating(item_id=item.id, rating=rating, timestamp=n))
-    return ParsedHistory(History.of(ratings), unknown)
+    return _parsed(ratings, unknown)
+
+
+def _parsed(ratings: list[Rating], unknown: list[str]) -> ParsedHistory:
+    history = History.of(ratings)
+    repeats = len(ratings) - len(history)
+    notes = [f"{repeats} repeated rating(s) merged: the latest rating of each item counts"] if repeats else []
+    return ParsedHistory(history, unknown, notes)
 
 
 def load_history_file(path: str | Path, catalog: Catalog) -> ParsedHistory:
-    """A history from JSONL (item_id/title, rating, timestamp), CSV with the same columns, or plain lines."""
+    """A history from JSONL (item_id/title, rating, timestamp), CSV with the same columns, or plain lines.
+
+    A malformed row (rating outside 0–5, a timestamp in the future or unreadable) rejects the file with
+    its line and field; rows naming no catalogue item are skipped and listed in `unknown`.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError("no such history file", path=path)
     fmt = guess_format(path)
     if fmt not in ("jsonl", "csv"):
-        return history_from_lines(_read_text(path).splitlines(), catalog)
+        return history_from_lines(_text_lines(_read_text(path)), catalog, source=str(path))
     rows = _read_jsonl(path) if fmt == "jsonl" else _read_csv(path)
     ratings, unknown = [], []
+    latest = time.time() + FUTURE_SLACK_S
     for line, row in rows:
         key = row.get("item_id") or row.get("id") or row.get("title")
         if key is None:
             raise DataError("each row needs item_id or title", path=path, line=line, field="item_id")
+        rating = _validate(Rating, {**row, "item_id": str(key)}, path, line)
+        if rating.timestamp is not None and rating.timestamp > latest:
+            hint = " (milliseconds? use seconds since 1970)" if rating.timestamp > 1e11 else ""
+            raise DataError(f"timestamp {rating.timestamp} is in the future{hint}", path=path, line=line,
+                            field="timestamp")
         item = catalog.find(str(key))
         if item is None:
             unknown.append(str(key))
             continue
-        ratings.append(_validate(Rating, {**row, "item_id": item.id}, path, line))
-    return ParsedHistory(History.of(ratings), unknown)
+        ratings.append(rating.model_copy(update={"item_id": item.id}))
+    return _parsed(ratings, unknown)
 
 
 def require_usable(history: History, catalog: Catalog, unknown: list[str] | None = None) -> History:

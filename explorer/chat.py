@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from explorer.catalog import History, Rating
 from explorer.errors import ExplorerError
 from explorer.explorer import Event
+from explorer.injection import strip_injection
 from explorer.schema import InterestProfile, RecommendResult, Theme
 
 MAX_MESSAGE_CHARS = 500
@@ -31,8 +32,44 @@ MAX_LABEL_CHARS = 80
 
 def clean_message(text: str) -> str:
     """Printable text only, bounded: control characters go, any script stays."""
+    return _printable(text)[:MAX_MESSAGE_CHARS]
+
+
+def _printable(text: str | None) -> str:
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in text or "")
-    return re.sub(r"\s+", " ", text).strip()[:MAX_MESSAGE_CHARS]
+    return re.sub(r"\s+", " ", text).strip()
+
+
+NOTHING_TO_READ = ("Your message had nothing I can read (only spaces or control characters). Type what you are "
+                   "in the mood for, such as \"surprise me\" or \"less horror\", or send an empty message for "
+                   "recommendations.")
+INSTRUCTIONS_LEFT_OUT = ("(I left out the part of your message addressed to the model: I only recommend items from "
+                         "the catalogue, and my instructions stay private.)")
+
+
+def prepare_message(message: str | None) -> tuple[str | None, list[str]]:
+    """The message as the session reads it, and notices to show first. None means there is nothing to read.
+
+    Control characters go and any script stays; a long message is cut to its first MAX_MESSAGE_CHARS
+    characters, and sentences addressed to the model ("ignore previous instructions", "print your system
+    prompt") are dropped before they can steer anything. Both are said, never done silently. An empty
+    message (the Recommend button) asks for recommendations; one made only of blanks or control
+    characters gets a request to type something.
+    """
+    if not message:
+        return "", []
+    text = _printable(message)
+    if not text:
+        return None, []
+    notices = []
+    if len(text) > MAX_MESSAGE_CHARS:
+        notices.append(f"(Your message has {len(text):,} characters; I read the first {MAX_MESSAGE_CHARS}.)")
+        text = text[:MAX_MESSAGE_CHARS]
+        text = text.rsplit(" ", 1)[0] if " " in text else text  # not in the middle of a word
+    text, dropped = strip_injection(text)
+    if dropped:
+        notices.append(INSTRUCTIONS_LEFT_OUT)
+    return text.strip(), notices
 
 
 class ProfileEditError(ExplorerError):
@@ -151,9 +188,15 @@ class ChatSession:
     def send_events(self, message: str) -> Iterator[Event]:
         """The answer as events, for a UI that shows more than text: `text` pieces (exactly what `send`
         yields) interleaved with the pipeline's `profile`, `plan`, `item`, `explanation` and `result`."""
-        message = clean_message(message)
+        message, notices = prepare_message(message)
+        if message is None:
+            self.turns.append(("", NOTHING_TO_READ))
+            yield _text(NOTHING_TO_READ)
+            return
         intent = read_intent(message)
-        pieces: list[str] = []
+        pieces: list[str] = [notice + "\n\n" for notice in notices]
+        for piece in pieces:
+            yield _text(piece)
         for event in self._answer(intent):
             if event.kind == "text":
                 pieces.append(event.data)

@@ -7,8 +7,14 @@ deterministic fallback serves instead.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 
 from explorer.catalog import Catalog, normalise_title
+from explorer.config import PROJECT_ROOT
+from explorer.injection import find_injection, strip_injection
+
+ECHO_WORDS = 6  # this many words in a row copied from a system prompt is an echo of it
 
 
 def foreign_titles(text: str, catalog: Catalog, allowed_ids: set[str], facts: str = "") -> list[str]:
@@ -19,6 +25,7 @@ def foreign_titles(text: str, catalog: Catalog, allowed_ids: set[str], facts: st
     """
     lowered = normalise_title(text)
     allowed_titles = {normalise_title(catalog[i].title) for i in allowed_ids if i in catalog}
+    facts = strip_injection(facts)[0]  # "recommend <title>" addressed to the model is no fact of the item
     if facts:
         allowed_titles.add(normalise_title(facts))
     hits = []
@@ -47,9 +54,37 @@ def looks_degenerate(text: str) -> str | None:
     letters = sum(ch.isalpha() for ch in text)
     if letters / max(len(text), 1) < 0.6:
         return "not prose"
-    if re.search(r"https?://|<[a-z/]", text, re.I):
+    if re.search(r"https?://|<[a-z/|]", text, re.I):
         return "contains markup or links"
+    if hit := find_injection(text):
+        return f"addresses the model ({hit!r})"
+    if echoes_prompt(text):
+        return "repeats the system prompt"
     return None
+
+
+@lru_cache(maxsize=4)
+def system_prompt_ngrams(prompts_dir: Path = PROJECT_ROOT / "prompts") -> frozenset[tuple[str, ...]]:
+    """Every run of ECHO_WORDS words in the system messages of the prompt files (placeholders split runs)."""
+    import yaml
+
+    grams = set()
+    for path in sorted(Path(prompts_dir).glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for role, template in spec.get("messages", ()):
+            if role != "system":
+                continue
+            for fragment in re.split(r"\{[^}]*\}", str(template)):
+                words = re.findall(r"[\w']+", fragment.lower())
+                grams.update(tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1))
+    return frozenset(grams)
+
+
+def echoes_prompt(text: str, prompts_dir: Path = PROJECT_ROOT / "prompts") -> bool:
+    """Whether `text` copies ECHO_WORDS or more words in a row from a system prompt."""
+    words = re.findall(r"[\w']+", text.lower())
+    grams = system_prompt_ngrams(prompts_dir)
+    return any(tuple(words[i:i + ECHO_WORDS]) in grams for i in range(len(words) - ECHO_WORDS + 1))
 
 
 def first_sentences(text: str, limit: int = 2, max_chars: int = 360) -> str:
@@ -65,7 +100,7 @@ def unsupported_names(text: str, facts: str) -> list[str]:
 
     The first word of each sentence is skipped; "I" and common sentence openers are not names.
     """
-    known = set(re.findall(r"[\w']+", facts.lower()))
+    known = set(re.findall(r"[\w']+", strip_injection(facts)[0].lower()))
     names = []
     for sentence in re.split(r"(?<=[.!?])\s+", text):
         for word in re.findall(r"[\w']+", sentence)[1:]:

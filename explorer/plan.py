@@ -11,8 +11,9 @@ from itertools import combinations
 
 from explorer.catalog import Catalog, History
 from explorer.clusters import ClusterModel
+from explorer.injection import strip_injection
 from explorer.prompts import Prompt
-from explorer.schema import ExploreQuery, InterestProfile, Path_
+from explorer.schema import ExploreQuery, InterestProfile, Path_, parse_choices
 
 MIN_TAG_ITEMS = 2  # a tag on a single item is too thin to explore
 
@@ -136,6 +137,12 @@ class Planner:
         With clusters and a history, every query is grounded in one interest cluster; otherwise queries
         are built from the catalogue's tag neighbourhoods.
         """
+        notes: list[str] = []
+        if request:  # a request is the person's words for the search, never orders for the model
+            request, dropped = strip_injection(request)
+            request = request.strip() or None
+            if dropped:
+                notes.append(f"plan: {dropped} sentence(s) of the request addressed to the model were left out")
         n = n_queries or self.n_queries
         n_explore = min(round(max(0.0, min(1.0, explore)) * n), n)
         if not profile.themes:
@@ -148,7 +155,6 @@ class Planner:
         n_novel = min(n_explore // 2, len(novel))
         n_adjacent = min(n_explore - n_novel, len(adjacent))
         n_deepen = n - n_adjacent - n_novel - (1 if request else 0)
-        notes: list[str] = []
         picked_adjacent, picked_novel, path = adjacent[:n_adjacent], novel[:n_novel], "fallback"
         if self.llm is not None and self.prompt is not None and (n_adjacent or n_novel):
             try:
@@ -181,10 +187,10 @@ class Planner:
                                         adjacent=", ".join(o.tag for o in adjacent) or "none",
                                         novel=", ".join(o.tag for o in novel) or "none",
                                         n_adjacent=n_adjacent, n_novel=n_novel)
-        answer = self.llm.choose(messages, schema, 80)
+        answer = parse_choices(self.llm.choose(messages, schema, 80),
+                               {"nearby": [o.tag for o in adjacent], "new": [o.tag for o in novel]})
         # Repeats are topped up from the fallback order, so the mix the knob asked for still holds.
-        return (_distinct(answer.get("nearby", []), adjacent, n_adjacent),
-                _distinct(answer.get("new", []), novel, n_novel))
+        return (_distinct(answer["nearby"], adjacent, n_adjacent), _distinct(answer["new"], novel, n_novel))
 
     def _deepen(self, profile: InterestProfile, index: int) -> ExploreQuery | None:
         if not profile.themes:

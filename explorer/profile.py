@@ -10,10 +10,16 @@ from dataclasses import dataclass
 from explorer.catalog import Catalog, History
 from explorer.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
 from explorer.prompts import Prompt
-from explorer.schema import InterestProfile, Path_, Theme
+from explorer.schema import InterestProfile, Path_, Theme, parse_choices
 
 MAX_THEMES = 4
 MAX_AVOID = 4
+MAX_DISLIKED_IN_PROMPT = 4
+# The history in a prompt is bounded twice: by item count (settings) and by characters, so titles of any
+# length and any max_history_in_prompt keep the prompt far inside a small model's context (SmolLM2: 8,192
+# tokens); about 4 characters a token.
+MAX_HISTORY_PROMPT_CHARS = 2400
+MAX_TITLE_IN_PROMPT = 80
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,10 @@ class ProfileBuilder:
             summary = fallback_summary(fallback_themes, avoid, history, self.catalog)
             return ProfileOutcome(InterestProfile(summary=summary, themes=fallback_themes, avoid=avoid), "fallback", notes)
 
-        liked, disliked = self._history_lines(history)
+        liked, disliked, shown = self._history_lines(history)
+        if shown < len(history.liked) + len(history.disliked):
+            notes.append(f"profile: the LLM read {shown} of {len(history):,} ratings (the best-rated and latest "
+                         f"likes, the latest dislikes); the themes' weights and evidence use all of them")
         themes, summary, llm_themes = fallback_themes, None, False
         try:
             schema = {"type": "object", "properties": {"themes": {
@@ -112,7 +121,7 @@ class ProfileBuilder:
                 "required": ["themes"]}
             picked = self.llm.choose(self.themes_prompt.messages(liked=liked, disliked=disliked,
                                                                  options=", ".join(options)), schema, 60)
-            chosen = [t for t in dict.fromkeys(picked["themes"]) if t in stats.score]
+            chosen = [t for t in parse_choices(picked, {"themes": options})["themes"] if t in stats.score]
             if len(chosen) >= 2:
                 themes, llm_themes = themes_from(chosen, stats), True
             else:
@@ -140,11 +149,36 @@ class ProfileBuilder:
         return ProfileOutcome(InterestProfile(summary=summary, themes=themes, avoid=avoid),
                               "llm" if llm_served else "fallback", notes)
 
-    def _history_lines(self, history: History) -> tuple[str, str]:
-        """Short lists for the prompt; long histories are cut to the best and latest, and that is said."""
-        liked = sorted(history.liked, key=lambda r: (-(r.rating or 4.0), -(r.timestamp or 0)))[: self.max_history]
-        disliked = history.disliked[-4:]
-        describe = lambda r: f"{self.catalog[r.item_id].title} ({', '.join(self.catalog[r.item_id].tags[:2])})"
+    def prompt_messages(self, history: History) -> dict[str, list[dict]]:
+        """The chats the LLM would be sent for this history (themes, and summary with the fallback themes),
+        without generating: for checking their length against the model's context."""
+        stats = tag_stats(history, self.catalog)
+        options = stats.top(8)
+        liked, disliked, _ = self._history_lines(history)
+        themes = ", ".join(t.label for t in themes_from(options[:MAX_THEMES], stats))
+        return {"themes": self.themes_prompt.messages(liked=liked, disliked=disliked, options=", ".join(options)),
+                "summary": self.summary_prompt.messages(liked=liked, disliked=disliked, themes=themes)}
+
+    def _history_lines(self, history: History) -> tuple[str, str, int]:
+        """Short lists for the prompt, and how many ratings they show. A long history is cut to its
+        best-rated and latest likes and latest dislikes, within a character budget; the caller says so."""
+        def describe(r) -> str:
+            item = self.catalog[r.item_id]
+            return f"{item.title[:MAX_TITLE_IN_PROMPT]} ({', '.join(item.tags[:2])})"
+
+        def fit(ratings, budget: int) -> list[str]:
+            lines, used = [], 0
+            for r in ratings:
+                line = describe(r)
+                if lines and used + len(line) + 2 > budget:
+                    break
+                lines.append(line)
+                used += len(line) + 2
+            return lines
+
+        best = sorted(history.liked, key=lambda r: (-(r.rating or 4.0), -(r.timestamp or 0)))[: self.max_history]
+        disliked = fit(history.disliked[-MAX_DISLIKED_IN_PROMPT:], MAX_HISTORY_PROMPT_CHARS // 4)
+        liked = fit(best, MAX_HISTORY_PROMPT_CHARS - sum(len(d) + 2 for d in disliked))
         more = len(history.liked) - len(liked)
-        liked_text = "; ".join(describe(r) for r in liked) + (f"; and {more} more" if more > 0 else "")
-        return liked_text or "nothing yet", "; ".join(describe(r) for r in disliked) or "nothing"
+        liked_text = "; ".join(liked) + (f"; and {more:,} more" if more > 0 else "")
+        return liked_text or "nothing yet", "; ".join(disliked) or "nothing", len(liked) + len(disliked)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,7 +37,13 @@ class InterestProfile(_Frozen):
     @field_validator("avoid", mode="before")
     @classmethod
     def _clean_avoid(cls, value):
-        return tuple(dict.fromkeys(str(v).strip().lower() for v in (value or ()) if str(v).strip()))
+        if isinstance(value, str):
+            value = [value]  # one word, not its letters
+        if value is None:
+            return ()
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            return value  # pydantic names the wrong type
+        return tuple(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
 
 
 class ExploreQuery(_Frozen):
@@ -80,3 +88,31 @@ class RecommendResult(BaseModel):
     paths: StepPaths
     notes: list[str] = Field(default_factory=list)  # why a fallback served, what was skipped
     seconds: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelOutputError(ValueError):
+    """The model's structured output is not the JSON object its schema asked for. Callers fall back."""
+
+
+def parse_choices(raw: str | bytes | Mapping[str, Any], options: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The model's choice among offered options, as {field: [option, ...]}: only offered options, in the
+    model's order, each once; a field the model left out is empty.
+
+    `raw` is the model's JSON text or the object parsed from it. Anything that is not a JSON object whose
+    fields are lists raises ModelOutputError, never anything else, so a caller needs one `except`.
+    """
+    if isinstance(raw, (str, bytes, bytearray)):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad bytes are ValueErrors
+            raise ModelOutputError(f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(raw, Mapping):
+        raise ModelOutputError(f"expected a JSON object, got {type(raw).__name__}")
+    chosen: dict[str, list[str]] = {}
+    for name, offered in options.items():
+        value = raw.get(name, [])
+        if not isinstance(value, (list, tuple)):
+            raise ModelOutputError(f"field {name!r} must be a list, got {type(value).__name__}")
+        allowed = set(offered)
+        chosen[name] = list(dict.fromkeys(v for v in value if isinstance(v, str) and v in allowed))
+    return chosen
