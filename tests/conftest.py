@@ -60,3 +60,12 @@ def write(tmp_path):
             path.write_text(content, encoding="utf-8")
         return path
     return _write
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run`) on a free loopback port, started once and stopped after the session."""
+    from explorer.chroma_server import chroma_server as run_server
+
+    with run_server(tmp_path_factory.mktemp("chroma-server") / "db") as server:
+        yield server

@@ -1,0 +1,93 @@
+"""Start and stop a local Chroma server (`chroma run`) on loopback: for the tests and the scale script.
+
+A deployment runs its own server (deploy/compose.yaml); this only exists so that the http store mode can be
+exercised on one machine without anything running beforehand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class ChromaServer:
+    host: str
+    port: int
+    path: Path
+    pid: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def chroma_executable() -> str:
+    """The `chroma` CLI installed beside this interpreter (chromadb's package), else the one on PATH."""
+    beside = Path(sys.executable).parent / "chroma"
+    found = str(beside) if beside.exists() else shutil.which("chroma")
+    if not found:
+        raise FileNotFoundError("the `chroma` command is not installed; pip install chromadb")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def chroma_server(path: str | Path, host: str = "127.0.0.1", port: int | None = None,
+                  timeout_s: float = 60.0) -> Iterator[ChromaServer]:
+    """Run `chroma run --path PATH --host HOST --port PORT` until the block ends.
+
+    Waits (at most `timeout_s`) for /api/v2/heartbeat to answer; if the process dies or never answers, raises
+    RuntimeError with the end of its log. The process is always stopped on exit: SIGTERM, then SIGKILL.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    log_path = path.parent / f"{path.name}.chroma-server.log"
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([chroma_executable(), "run", "--path", str(path), "--host", host,
+                                    "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_for_heartbeat(process, f"http://{host}:{port}", log_path, timeout_s)
+        yield ChromaServer(host, port, path, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_heartbeat(process: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"`chroma run` exited with {process.returncode}:\n{_tail(log_path)}")
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the Chroma server at {url} did not answer within {timeout_s:.0f} s:\n{_tail(log_path)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
