@@ -1,0 +1,211 @@
+"""The three LLM backends on the same embedded GGUF: transformers, llama.cpp in process, and an
+OpenAI-compatible server (a real `python -m llama_cpp.server` on loopback, started and stopped here).
+
+The llama.cpp ones need the optional install (`pip install -r requirements-llamacpp.txt`; `make test` does it);
+without it they are skipped with that command as the reason.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import jsonschema
+import pytest
+
+from explorer.catalog import History, Rating, load_catalog
+from explorer.config import LLMSettings, Settings
+from explorer.errors import BackendUnavailableError
+from explorer.llm import load_backend
+from explorer.llm_remote import without_restated_prefix
+from explorer.plan import Planner
+from explorer.profile import ProfileBuilder
+from explorer.prompts import select_prompt
+from tests.test_end_to_end import assert_grounded
+
+SETTINGS = Settings()
+CATALOG = load_catalog(SETTINGS.catalog)
+SCIFI = History.of([Rating(item_id="film-arrival-2016", rating=5.0), Rating(item_id="book-dune-1965", rating=4.5),
+                    Rating(item_id="film-interstellar-2014", rating=4.5), Rating(item_id="film-the-shining-1980", rating=1.0)])
+NEEDS_LLAMACPP = "llama-cpp-python is not installed: pip install -r requirements-llamacpp.txt"
+# A continuation with one right answer: the model must carry on from the prefix, not restate it.
+COUNTING = [{"role": "user", "content": "Count from one to ten in words, separated by commas."},
+            {"role": "assistant", "content": "one, two, three, four,"}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def transformers_llm():
+    """The default backend, under the same key the Explorer uses, so it is loaded once per session."""
+    from explorer.explorer import shared
+
+    settings = LLMSettings()
+    return shared(("llm", settings.model_dump_json()), lambda: load_backend(settings))
+
+
+@pytest.fixture(scope="session")
+def llamacpp_llm():
+    pytest.importorskip("llama_cpp", reason=NEEDS_LLAMACPP)
+    from explorer.explorer import shared
+
+    settings = LLMSettings(backend="llamacpp")
+    return shared(("llm", settings.model_dump_json()), lambda: load_backend(settings))
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """`python -m llama_cpp.server` serving the embedded GGUF on a free loopback port; its base URL."""
+    pytest.importorskip("llama_cpp.server.app", reason=NEEDS_LLAMACPP)
+    from explorer.llm_llamacpp import gguf_path
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path(LLMSettings())), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--verbose", "False"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+            try:
+                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("llama_cpp.server did not answer /v1/models within 90 s")
+            time.sleep(0.3)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def remote_llm(llama_server):
+    """The OpenAI-compatible backend against the loopback server, prefixes sent to its completions endpoint."""
+    return load_backend(LLMSettings(backend="openai", base_url=llama_server, remote_prefix="completions"))
+
+
+@pytest.fixture(params=["transformers", "llamacpp", "openai"])
+def backend(request):
+    return request.getfixturevalue({"transformers": "transformers_llm", "llamacpp": "llamacpp_llm",
+                                    "openai": "remote_llm"}[request.param])
+
+
+class Recording:
+    """The real backend, with each `choose` call's schema and answer kept so the test can check them."""
+
+    def __init__(self, llm):
+        self.llm, self.model_id, self.choices = llm, llm.model_id, []
+
+    def generate(self, messages, max_new_tokens=None):
+        return self.llm.generate(messages, max_new_tokens)
+
+    def stream(self, messages, max_new_tokens=None):
+        return self.llm.stream(messages, max_new_tokens)
+
+    def choose(self, messages, schema, max_new_tokens=None):
+        answer = self.llm.choose(messages, schema, max_new_tokens)
+        self.choices.append((schema, answer))
+        return answer
+
+
+def test_the_planners_schema_is_met_on_every_backend(backend):
+    """The same plan prompt and schema through each backend: one choice from enumerated options, and an empty
+    one ({"type": "array", "maxItems": 0}, which llama.cpp's grammar converter alone would not enforce)."""
+    profile = ProfileBuilder(CATALOG).build(SCIFI).profile
+    llm = Recording(backend)
+    outcome = Planner(CATALOG, llm, select_prompt(SETTINGS.prompts_dir, "plan")).plan(profile, explore=0.25)
+    assert outcome.path == "llm", outcome.notes
+    (schema, answer), = llm.choices
+    jsonschema.validate(answer, schema)
+    assert len(answer["nearby"]) == 1 and answer["new"] == []
+
+
+@pytest.mark.parametrize("name", ["llamacpp_llm", "remote_llm"])
+def test_streamed_chunks_join_to_the_generated_text(name, request):
+    llm = request.getfixturevalue(name)
+    messages = [{"role": "user", "content": "Describe a rainy afternoon in a small harbour town."}]
+    chunks = list(llm.stream(messages, 40))
+    assert len(chunks) >= 5 and all(isinstance(c, str) and c for c in chunks)
+    assert "".join(chunks) == llm.generate(messages, 40)  # greedy: the same text, whether streamed or not
+
+
+def test_an_assistant_prefix_is_continued_not_repeated(backend):
+    text = backend.generate(COUNTING, 12)
+    assert "five" in text.lower(), text
+    assert "one, two" not in text.lower(), text
+
+
+def test_a_restated_prefix_is_cut_from_a_chat_answer():
+    """For servers that start a new turn instead of continuing (remote_prefix = "chat")."""
+    chunks = ["  Because you", " enjoyed Dune,", " you may like Arrival."]
+    assert "".join(without_restated_prefix(iter(chunks), "Because you enjoyed Dune,")) == " you may like Arrival."
+    fresh = ["It is", " a quiet film."]
+    assert "".join(without_restated_prefix(iter(fresh), "Because you enjoyed Dune,")) == "It is a quiet film."
+    assert "".join(without_restated_prefix(iter(["Because"]), "Because you")) == ""  # nothing but a restatement
+    assert "".join(without_restated_prefix(iter(["One, Two,", " Three"]), "one, two,")) == " Three"  # any case
+
+
+def test_chat_mode_against_the_server_does_not_restate_the_prefix(llama_server):
+    llm = load_backend(LLMSettings(backend="openai", base_url=llama_server, remote_prefix="chat"))
+    text = llm.generate(COUNTING, 24)  # this model restates the prefix in a new turn: only the rest is kept
+    assert not text.lstrip().lower().startswith("one, two"), text
+
+
+def test_auto_takes_llamacpp_for_the_embedded_gguf(llamacpp_llm):
+    from explorer.llm_llamacpp import LlamaCppBackend
+
+    llm = load_backend(LLMSettings(backend="auto", n_ctx=512))
+    assert isinstance(getattr(llm, "backend", llm), LlamaCppBackend)  # unwrapped from its time limit (llm_guard)
+
+
+def test_missing_llamacpp_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # what an install without the extra looks like
+    with pytest.raises(BackendUnavailableError, match="pip install -r requirements-llamacpp.txt"):
+        load_backend(LLMSettings(backend="llamacpp"))
+
+
+def test_remote_backend_without_an_address_says_which_setting():
+    with pytest.raises(BackendUnavailableError, match="llm.base_url"):
+        load_backend(LLMSettings(backend="openai"))
+
+
+def test_a_server_that_is_down_leaves_every_step_on_its_fallback(data_dir):
+    from explorer import Explorer
+
+    closed = free_port()  # nothing listens there once the probe socket is closed
+    ex = Explorer(Settings(data_dir=data_dir, llm={"backend": "openai", "base_url": f"http://127.0.0.1:{closed}/v1"}))
+    history = ex.persona("Maya")
+    result = ex.recommend(history, k=3, explore=0.5)
+    assert_grounded(result, history, ex.catalog, 3)
+    assert result.paths.model_dump() == {"profile": "fallback", "plan": "fallback", "explain": "fallback"}
+    assert any(n.startswith("plan:") and f"cannot reach the LLM server at http://127.0.0.1:{closed}/v1" in n
+               for n in result.notes), result.notes
+
+
+@pytest.mark.slow
+def test_llamacpp_recommendations_are_grounded(data_dir, llamacpp_llm):
+    from explorer import Explorer
+
+    ex = Explorer(Settings(data_dir=data_dir, llm={"backend": "llamacpp"}))
+    assert ex.llm is llamacpp_llm  # the session's model, not a second copy
+    history = ex.persona("Maya")
+    result = ex.recommend(history, k=4, explore=0.5)
+    assert_grounded(result, history, ex.catalog, 4)
+    assert result.paths.plan == "llm"
