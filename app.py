@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 
@@ -23,12 +24,14 @@ from explorer import view  # noqa: E402
 from explorer.catalog import History  # noqa: E402
 from explorer.chat import clean_message  # noqa: E402
 from explorer.errors import ExplorerError  # noqa: E402
-from explorer.interest_map import InterestMap  # noqa: E402
 from explorer.schema import InterestProfile  # noqa: E402
-from explorer.sessions import LiveSession, SessionManager, SessionStore  # noqa: E402
+from explorer.sessions import LiveSession, SessionManager, open_session_store  # noqa: E402
 from explorer.startup import Startup  # noqa: E402
 
 import gradio as gr  # noqa: E402
+
+if TYPE_CHECKING:  # matplotlib (the interest map) loads with the models, not before the page is served
+    from explorer.interest_map import InterestMap
 
 CARDS = 5  # recommendations per answer, one card each
 DEFAULT_EXPLORE = 0.3
@@ -69,7 +72,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
     """The page. `source` is a ready Explorer, or a Startup still building one (the page then shows
     progress until it is ready). `concurrency` bounds how many model-using events run at once."""
     startup = source if isinstance(source, Startup) else Startup.ready(source)
-    store = SessionStore(Path(startup.settings.data_dir) / "sessions.sqlite3")
+    store = open_session_store(startup.settings)  # sessions.url: SQLite under data_dir, or a shared PostgreSQL
     ready: dict = {}
     ready_lock = threading.Lock()
 
@@ -77,6 +80,8 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
         explorer = startup.wait()
         with ready_lock:
             if not ready:
+                from explorer.interest_map import InterestMap
+
                 ready.update(manager=SessionManager(explorer, store), map=InterestMap(explorer))
         return explorer, ready["manager"], ready["map"]
 

@@ -1,16 +1,25 @@
 """`python -m explorer.bench` / `explorer bench`: speed and memory of the embedded default, each figure
 a median over repeats and, where the machine decides it, a ratio against a reference measured in the same run.
+
+The goals of the speed issue are checked at the end: each with its figure, its reference, the ratio and
+whether it is met. `--sections` runs a part of it (the whole bench takes minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,6 +31,22 @@ MOVIELENS = PROJECT_ROOT.parent / "shared" / "data" / "movielens-small"
 PROMPT = [{"role": "system", "content": "You are a helpful assistant."},
           {"role": "user", "content": "Describe, in a short paragraph, why people enjoy slow science fiction films "
                                       "about first contact, language and memory."}]
+SECTIONS = ("cold", "ingest", "query", "llm", "quality", "pipeline", "llamacpp", "app")
+
+
+@dataclass
+class Figure:
+    figure: str
+    value: float
+    unit: str
+    reference: float | None = None
+    reference_name: str = ""
+    goal: str = ""  # e.g. ">= 0.5x" (on the ratio) or "<= 3 s" (on the value)
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.reference if self.reference else None
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -43,23 +68,50 @@ def _subprocess_seconds(code: str, repeats: int) -> float:
 def bench_command(
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Runs per figure; the median is reported.")] = 3,
     ingest_items: Annotated[int, typer.Option("--ingest-items", min=50, help="MovieLens movies to ingest.")] = 2000,
+    sections: Annotated[str, typer.Option("--sections", help=f"Comma-separated parts to run: {','.join(SECTIONS)}.")]
+        = ",".join(SECTIONS),
+    decode_tokens: Annotated[int, typer.Option("--decode-tokens", min=8, help="Tokens per LLM decode run.")] = 150,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write bench.json here.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", envvar="EXPLORER_DATA_DIR")] = None,
 ):
-    """Benchmark cold start, ingestion, Chroma queries, LLM speed, pipeline latency and peak memory."""
-    import numpy as np
-    import torch
-
-    from explorer.catalog import Catalog, load_catalog
+    """Benchmark cold start, ingestion, Chroma queries, LLM speed against llama.cpp, pipeline latency,
+    the web app's start-up and peak memory; check each goal of the speed issue."""
+    chosen = {s.strip() for s in sections.split(",") if s.strip()}
+    if unknown := chosen - set(SECTIONS):
+        raise typer.BadParameter(f"unknown sections {sorted(unknown)}; choose from {','.join(SECTIONS)}")
     from explorer.config import Settings
     from explorer.explorer import Explorer
-    from explorer.store import ItemStore, open_client
 
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
-    ex = Explorer(settings, progress=True)  # builds the demo index once, so cold start below finds it built
-    rows: list[tuple[str, float, str, float | None, str]] = []  # figure, value, unit, reference, reference name
+    ex = Explorer(settings, progress=True)  # builds the demo index once, so the cold starts below find it built
+    rows: list[Figure] = []
+    if "cold" in chosen:
+        rows += _cold_start(settings, repeats)
+    if "ingest" in chosen:
+        rows += _ingestion(ex, settings, ingest_items, repeats)
+    if "query" in chosen:
+        rows += _chroma_query(ex, repeats)
+    if "llm" in chosen and ex.llm is not None and hasattr(ex.llm, "tokenizer"):
+        rows += _llm_decode(ex.llm, repeats, decode_tokens)
+    if "quality" in chosen and ex.llm is not None and hasattr(ex.llm, "tokenizer"):
+        rows += _dtype_quality(ex, repeats + 1)
+    reference_rec = None
+    if "pipeline" in chosen:
+        pipeline = _pipeline(ex, repeats, settings.llm.backend)
+        reference_rec = next((f.value for f in pipeline if f.figure.startswith("recommendation")), None)
+        rows += pipeline
+    if "llamacpp" in chosen:
+        rows += _llamacpp_pipeline(settings, repeats, reference_rec)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows.append(Figure("peak resident memory (this benchmark process)", peak_mb, "MB"))
+    if "app" in chosen:
+        rows += _app_start(settings, repeats, next(iter(ex.personas.values())).name)
+    _report(rows, out, repeats)
 
-    # Cold start: a fresh interpreter importing the package and building the default Explorer (index built).
+
+# ------------------------------------------------------------------ sections
+def _cold_start(settings, repeats: int) -> list[Figure]:
+    """A fresh interpreter importing the package and building the default Explorer (index built)."""
     explorer_code = (f"from explorer import Explorer, Settings; from pathlib import Path; "
                      f"Explorer(Settings(data_dir=Path({str(settings.data_dir)!r})))")
     reference_code = ("import torch; from transformers import AutoModelForCausalLM as M; "
@@ -68,9 +120,13 @@ def bench_command(
                       "M.from_pretrained(d, gguf_file=f, dtype=torch.float32); "
                       "S(resolve_embedder_source(EmbedSettings()), device='cpu')")
     cold, cold_ref = _subprocess_seconds(explorer_code, repeats), _subprocess_seconds(reference_code, repeats)
-    rows.append(("cold start (import + models + open index)", cold, "s", cold_ref, "bare model loads"))
+    return [Figure("cold start (import + models + open index)", cold, "s", cold_ref, "bare model loads from the GGUF")]
 
-    # Ingestion: MovieLens movies (or the demo catalogue) into a fresh collection, against raw encoding.
+
+def _ingestion(ex, settings, ingest_items: int, repeats: int) -> list[Figure]:
+    from explorer.catalog import Catalog, load_catalog
+    from explorer.store import ItemStore, open_client
+
     source = load_catalog(MOVIELENS) if MOVIELENS.is_dir() else ex.catalog
     items = dict(list(source.items.items())[:ingest_items])
     subset = Catalog(items, name="bench")
@@ -81,52 +137,134 @@ def bench_command(
             store.sync(subset, ex.embedder, progress=False)
         ingest_s = _median_seconds(ingest, repeats)
     encode_s = _median_seconds(lambda: ex.embedder.encode(texts), repeats)
-    rows.append((f"ingestion ({len(items)} {source.name} items)", len(items) / ingest_s, "items/s",
-                 len(items) / encode_s, "raw sentence-transformers encode"))
+    return [Figure(f"ingestion ({len(items)} {source.name} items)", len(items) / ingest_s, "items/s",
+                   len(items) / encode_s, "raw sentence-transformers encode")]
 
-    # Chroma top-10 query latency against brute-force numpy over the same embeddings.
+
+def _chroma_query(ex, repeats: int) -> list[Figure]:
+    import numpy as np
+
     ids, vectors = ex.store.all_embeddings()
     queries = vectors[np.random.default_rng(0).integers(0, len(vectors), 200)]
     q_s = _median_seconds(lambda: [ex.store.query(q, 10) for q in queries], repeats) / len(queries)
     np_s = _median_seconds(lambda: [np.argpartition(-(vectors @ q), 10)[:10] for q in queries], repeats) / len(queries)
-    rows.append((f"Chroma query latency (top 10 of {len(ids)})", q_s * 1000, "ms", np_s * 1000, "numpy brute force"))
+    return [Figure(f"Chroma query latency (top 10 of {len(ids)})", q_s * 1000, "ms", np_s * 1000, "numpy brute force")]
 
-    # LLM: our backend's decode against a plain generate() on the same model and prompt.
-    llm = ex.llm
-    if llm is not None:
-        tokenizer, model = llm.tokenizer, llm.model
-        n_new = 64
-        def ours():
-            text = llm.generate(PROMPT, n_new)
-            ours.tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        ours_s = _median_seconds(ours, repeats)
-        inputs = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        def plain():
-            with torch.inference_mode():
-                out = model.generate(**inputs, max_new_tokens=n_new, do_sample=False,
-                                     pad_token_id=tokenizer.eos_token_id)
-            plain.tokens = out.shape[1] - inputs["input_ids"].shape[1]
-        plain_s = _median_seconds(plain, repeats)
-        rows.append(("LLM decode", ours.tokens / ours_s, "tokens/s", plain.tokens / plain_s, "plain generate()"))
-        long_prompt = [PROMPT[0], {"role": "user", "content": PROMPT[1]["content"] * 6}]
-        ids_long = tokenizer.apply_chat_template(long_prompt, add_generation_prompt=True, return_tensors="pt",
-                                                 return_dict=True)
-        n_prompt = ids_long["input_ids"].shape[1]
-        def prefill():
-            with torch.inference_mode():
-                model(**ids_long)
-        rows.append((f"LLM prompt processing ({n_prompt} tokens)", n_prompt / _median_seconds(prefill, repeats),
-                     "tokens/s", None, ""))
 
-    # The pipeline on demo personas.
-    names = [p.name for p in ex.personas.values()][:repeats]
-    histories = [ex.persona(n) for n in names]
-    profile_times = []
-    for h in histories:
+def _llm_decode(llm, repeats: int, n_tokens: int) -> list[Figure]:
+    """Greedy decoding of `n_tokens` tokens on one prompt: the transformers backend as configured, the
+    same model at torch's default thread count (the old default), and llama.cpp on the same GGUF file."""
+    import torch
+
+    tokenizer, model, before = llm.tokenizer, llm.model, torch.get_num_threads()
+    threads = llm.settings.threads or before
+    inputs = tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    n_prompt = inputs["input_ids"].shape[1]
+    kwargs = dict(max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False,
+                  repetition_penalty=llm.settings.repetition_penalty, pad_token_id=tokenizer.eos_token_id)
+
+    def decode(n_threads: int) -> tuple[float, list[int]]:
+        torch.set_num_threads(n_threads)
+        generated = []
+        def once():
+            with torch.inference_mode():
+                out = model.generate(**inputs, **kwargs)
+            generated[:] = out[0, n_prompt:].tolist()
+        seconds = _median_seconds(once, repeats)
+        return len(generated) / seconds, generated
+
+    default_threads = os.cpu_count() or 1
+    try:
+        ours, our_tokens = decode(threads)
+        old, old_tokens = decode(default_threads)
+    finally:
+        torch.set_num_threads(before)
+    rows = []
+    reference, ref_name = _llamacpp_decode(llm, tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True,
+                                                                               tokenize=False), threads, repeats,
+                                           n_tokens)
+    rows.append(Figure(f"LLM decode, transformers as configured ({n_tokens} tokens, {threads} thread(s))",
+                       ours, "tokens/s", reference, ref_name, ">= 0.5x", reference and ours / reference >= 0.5))
+    rows.append(Figure(f"LLM decode, transformers at torch's default {default_threads} threads (the old default)",
+                       old, "tokens/s", reference, ref_name))
+    same = next((i for i, (a, b) in enumerate(zip(our_tokens, old_tokens)) if a != b), len(our_tokens))
+    rows.append(Figure("greedy tokens equal to the old default's (quality: same model, same tensors)", same,
+                       "tokens", len(old_tokens), "tokens generated", "= all", same == len(old_tokens)))
+    long_prompt = [PROMPT[0], {"role": "user", "content": PROMPT[1]["content"] * 6}]
+    ids_long = tokenizer.apply_chat_template(long_prompt, add_generation_prompt=True, return_tensors="pt",
+                                             return_dict=True)
+    def prefill():
+        with torch.inference_mode():
+            model(**ids_long)
+    n_long = ids_long["input_ids"].shape[1]
+    torch.set_num_threads(threads)
+    try:
+        prefill_s = _median_seconds(prefill, repeats)
+    finally:
+        torch.set_num_threads(before)
+    rows.append(Figure(f"LLM prompt processing ({n_long} tokens, {threads} thread(s))", n_long / prefill_s, "tokens/s"))
+    return rows
+
+
+def _dtype_quality(ex, personas: int) -> list[Figure]:
+    """The configured dtype against fp32 on what users read: the explanations of the top 5 items of a few
+    demo personas (same items, same evidence), written by each, then checked by the grounding rules."""
+    from explorer.explain import Explainer
+    from explorer.llm import TransformersBackend
+
+    dtype = ex.llm.settings.dtype
+    if dtype == "float32":
+        return []
+    cases = []
+    for persona in list(ex.personas.values())[:personas]:
+        result = ex.recommend(ex.persona(persona.name), k=5, explain=False)
+        queries = {q.text: q for q in result.queries}
+        cases += [(ex.catalog[r.item_id], [ex.catalog[e] for e in r.evidence], queries[r.query])
+                  for r in result.recommendations]
+    reference = TransformersBackend(ex.llm.settings.model_copy(update={"dtype": "float32"}))
+    written = {}
+    for name, backend in ((dtype, ex.llm), ("float32", reference)):
+        explainer = Explainer(ex.catalog, backend, ex.explainer.prompt)
         start = time.perf_counter()
-        ex.profiler.build(h)  # bypasses the cache on purpose
-        profile_times.append(time.perf_counter() - start)
-    rows.append(("time to a profile", statistics.median(profile_times), "s", None, ""))
+        written[name] = [explainer.explain(item, evidence, query) for item, evidence, query in cases]
+        written[name + " seconds"] = time.perf_counter() - start
+    passed = {name: sum(e.path == "llm" for e in written[name]) for name in (dtype, "float32")}
+    same = sum(a.text == b.text for a, b in zip(written[dtype], written["float32"]))
+    n = len(cases)
+    return [Figure(f"explanations passing the grounding checks, {dtype} ({n} explanations)", passed[dtype],
+                   "explanations", passed["float32"], "the same in float32", "not fewer",
+                   passed[dtype] >= passed["float32"]),
+            Figure(f"explanations word for word as float32 writes them ({dtype})", same, "explanations", n,
+                   "explanations written"),
+            Figure(f"seconds to write the {n} explanations, {dtype}", written[dtype + " seconds"], "s",
+                   written["float32 seconds"], "the same in float32")]
+
+
+def _llamacpp_decode(llm, prompt: str, threads: int, repeats: int, n_tokens: int) -> tuple[float | None, str]:
+    """llama.cpp's decode speed on the same GGUF and prompt (llama_cpp.Llama directly), or (None, why)."""
+    from explorer.config import resolve_llm_source
+
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None, "llama.cpp: not installed (pip install -r requirements-llamacpp.txt)"
+    source, gguf_file = resolve_llm_source(llm.settings)
+    if gguf_file is None:
+        return None, "llama.cpp: the model is not a GGUF"
+    model = Llama(model_path=str(Path(source) / gguf_file), n_ctx=1024, n_threads=threads, verbose=False)
+    eos = model.token_eos()
+    counts = []
+    def once():
+        out = model.create_completion(prompt, max_tokens=n_tokens, temperature=0.0,
+                                      repeat_penalty=llm.settings.repetition_penalty, logit_bias={eos: -1e9})
+        counts.append(out["usage"]["completion_tokens"])
+    seconds = _median_seconds(once, repeats)
+    return statistics.median(counts) / seconds, f"llama.cpp on the same GGUF, {threads} thread(s)"
+
+
+def _recommendation_figures(ex, repeats: int, label: str) -> tuple[list[float], list[float], list[float]]:
+    """Per persona: a recommendation with its profile cached, and the first text / first LLM token of a stream."""
+    histories = [ex.persona(p.name) for p in list(ex.personas.values())[:repeats]]
     rec_times, first_text, first_token = [], [], []
     for h in histories:
         ex.profile(h)
@@ -141,31 +279,133 @@ def bench_command(
         first_text.append(got_text)
         if got_token is not None:
             first_token.append(got_token)
-    rows.append(("recommendation, cached profile (5 items, explained)", statistics.median(rec_times), "s", None, ""))
-    rows.append(("chat answer: first text shown", statistics.median(first_text), "s", None, ""))
-    if first_token:
-        rows.append(("chat answer: first LLM token", statistics.median(first_token), "s", None, ""))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows.append(("peak resident memory (this process)", peak_mb, "MB", None, ""))
-    _report(rows, out, repeats)
+    return rec_times, first_text, first_token
 
 
-def _report(rows, out: Path | None, repeats: int) -> None:
+def _pipeline(ex, repeats: int, backend: str) -> list[Figure]:
+    histories = [ex.persona(p.name) for p in list(ex.personas.values())[:repeats]]
+    profile_times = []
+    for h in histories:
+        start = time.perf_counter()
+        ex.profiler.build(h)  # bypasses the cache on purpose
+        profile_times.append(time.perf_counter() - start)
+    rows = [Figure(f"time to a profile ({backend})", statistics.median(profile_times), "s")]
+    rec, text, token = _recommendation_figures(ex, repeats, backend)
+    rows.append(Figure(f"recommendation, cached profile, 5 items explained ({backend})", statistics.median(rec), "s"))
+    rows.append(Figure(f"chat answer: first text shown ({backend})", statistics.median(text), "s"))
+    if token:
+        rows.append(Figure(f"chat answer: first LLM token ({backend})", statistics.median(token), "s"))
+    return rows
+
+
+def _llamacpp_pipeline(settings, repeats: int, reference_rec: float | None) -> list[Figure]:
+    """The same recommendation through the llama.cpp backend (the goal: <= 3 s, first token <= 1 s)."""
+    from explorer.errors import ExplorerError
+    from explorer.explorer import Explorer
+
+    try:
+        ex = Explorer(settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "llamacpp"})}))
+    except ExplorerError as exc:
+        return [Figure(f"recommendation with the llama.cpp backend: unavailable ({exc})", float("nan"), "s",
+                       goal="<= 3 s", met=False)]
+    rec, _, token = _recommendation_figures(ex, repeats, "llamacpp")
+    rows = [Figure("recommendation, cached profile, 5 items explained (llamacpp)", statistics.median(rec), "s",
+                   reference_rec, "the same with the transformers backend", "<= 3 s", statistics.median(rec) <= 3)]
+    if token:
+        rows.append(Figure("chat answer: first LLM token (llamacpp)", statistics.median(token), "s",
+                           goal="<= 1 s", met=statistics.median(token) <= 1))
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
+    """`python app.py` with the index built: seconds to a served page, to "ready to answer" (models
+    loaded), to a first whole chat answer (persona chosen, "surprise me"), and the app's peak resident
+    memory after that answer."""
+    from gradio_client import Client
+
+    served, ready, answered, peaks = [], [], [], []
+    env = {**os.environ, "EXPLORER_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
+    for _ in range(repeats):
+        port = _free_port()
+        start = time.perf_counter()
+        app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=PROJECT_ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            served.append(_wait_for_page(f"http://127.0.0.1:{port}/", app, start))
+            for line in app.stdout:  # Startup prints "[start-up] ready" once the Explorer is built
+                if "[start-up] ready" in line:
+                    ready.append(time.perf_counter() - start)
+                    threading.Thread(target=app.stdout.read, daemon=True).start()  # the pipe never fills
+                    break
+                if "[start-up] failed" in line:
+                    raise RuntimeError(f"app start-up failed: {line.strip()}")
+            start = time.perf_counter()  # one whole chat answer, so the peak includes the model at work
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            client.predict(persona, 0.3, api_name="/choose_persona")
+            client.predict("surprise me", 0.3, api_name="/respond")
+            answered.append(time.perf_counter() - start)
+            peaks.append(_peak_rss_mb(app.pid))
+        finally:
+            app.terminate()
+            try:
+                app.wait(30)
+            except subprocess.TimeoutExpired:
+                app.kill()
+    rows = [Figure("python app.py: page served (index built)", statistics.median(served), "s",
+                   goal="<= 15 s", met=statistics.median(served) <= 15)]
+    if ready:
+        rows.append(Figure("python app.py: ready to answer (models loaded)", statistics.median(ready), "s"))
+        rows.append(Figure("python app.py: a whole chat answer, profile included", statistics.median(answered), "s"))
+        rows.append(Figure("peak resident memory of the app after that answer", statistics.median(peaks), "MB",
+                           goal="<= 1536 MB", met=statistics.median(peaks) <= 1536))
+    return rows
+
+
+def _wait_for_page(url: str, app: subprocess.Popen, start: float, timeout: float = 300) -> float:
+    while time.perf_counter() - start < timeout:
+        if app.poll() is not None:
+            raise RuntimeError(f"app.py exited with {app.returncode}: {app.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} not served within {timeout} s")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+# ------------------------------------------------------------------ report
+def _report(rows: list[Figure], out: Path | None, repeats: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("figure", "value", "reference", "ratio", title=f"explorer bench (median of {repeats})")
-    record = []
-    for name, value, unit, ref, ref_name in rows:
-        ratio = value / ref if ref else None
-        table.add_row(name, f"{value:.3g} {unit}", f"{ref:.3g} {unit} ({ref_name})" if ref else "—",
-                      f"{ratio:.2f}×" if ratio else "—")
-        record.append({"figure": name, "value": value, "unit": unit, "reference": ref, "reference_name": ref_name,
-                       "ratio": ratio})
-    Console().print(table)
+    table = Table("figure", "value", "reference", "ratio", "goal", "met?", title=f"explorer bench (median of {repeats})")
+    for f in rows:
+        ratio = f.ratio
+        table.add_row(f.figure, f"{f.value:.3g} {f.unit}",
+                      f"{f.reference:.3g} {f.unit} ({f.reference_name})" if f.reference else (f.reference_name or "—"),
+                      f"{ratio:.2f}×" if ratio else "—", f.goal or "—",
+                      "—" if f.met is None else ("yes" if f.met else "NO"))
+    Console(width=200).print(table)
+    load = os.getloadavg()
+    Console().print(f"load average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "bench.json").write_text(json.dumps({"repeats": repeats, "figures": record}, indent=2))
+        record = [{**asdict(f), "ratio": f.ratio, "met": None if f.met is None else bool(f.met)} for f in rows]
+        (out / "bench.json").write_text(json.dumps({"repeats": repeats, "load_average": load, "cpus": os.cpu_count(),
+                                                    "figures": record}, indent=2))
 
 
 def main():

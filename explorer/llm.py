@@ -7,9 +7,14 @@ treats a failure here as "use the fallback", so this module raises freely.
 
 from __future__ import annotations
 
+import contextvars
 import json
+import os
+import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -19,6 +24,7 @@ from pydantic import ConfigDict
 
 from explorer.config import LLMSettings, resolve_llm_source
 from explorer.errors import BackendUnavailableError
+from explorer.llm_guard import time_left, with_timeout
 
 ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
@@ -68,6 +74,47 @@ def model_load_kwargs(settings: LLMSettings, cuda_available: bool) -> dict[str, 
     return kwargs
 
 
+def converted_copy(source: str, gguf_file: str, dtype: str = "float32") -> Path | None:
+    """Where the de-quantised copy of a GGUF is kept: reading the GGUF's tokenizer and de-quantising its
+    weights takes seconds at every start, loading the same tensors from safetensors well under one.
+    Keyed by the file's name, size and time, the dtype it was loaded in, and the transformers version."""
+    import transformers
+
+    path = Path(source) / gguf_file
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "interest-explorer" / "llm"
+    return root / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}-{dtype}-transformers{transformers.__version__}"
+
+
+def save_converted(tokenizer, model, target: Path) -> None:
+    """Write the converted copy next to its final place, then rename: a half-written copy is never read.
+    A cache that cannot be written (read-only home, full disk) only costs the next start its speed."""
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    # The weights are plain de-quantised tensors by now, but transformers still marks the model as loaded
+    # by its GGUF quantizer (not serializable); save it as the plain model it is.
+    marked = hasattr(model, "hf_quantizer")
+    quantizer = getattr(model, "hf_quantizer", None)
+    if marked:
+        model.hf_quantizer = None
+    config = getattr(model.config, "quantization_config", None)
+    if config is not None:
+        del model.config.quantization_config
+    try:
+        tokenizer.save_pretrained(partial)
+        model.save_pretrained(partial)
+        partial.rename(target)
+    except Exception:  # unwritable, full, raced by another process, or a model transformers cannot save
+        shutil.rmtree(partial, ignore_errors=True)
+    finally:
+        if marked:
+            model.hf_quantizer = quantizer
+        if config is not None:
+            model.config.quantization_config = config
+
+
 class TransformersBackend:
     """A causal LM loaded through transformers: the packaged GGUF, a hub id or a local folder."""
 
@@ -75,19 +122,38 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
         self.settings = settings
         source, gguf_file = resolve_llm_source(settings)
         self.model_id = f"{source}/{gguf_file}" if gguf_file else source
-        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        cacheable = gguf_file and settings.convert_cache and settings.quantization == "none"
+        converted = converted_copy(source, gguf_file, settings.dtype) if cacheable else None
+        if converted is not None and converted.is_dir():  # de-quantised before: load it, no GGUF conversion
+            source, extra = str(converted), {}
+        else:
+            extra = {"gguf_file": gguf_file} if gguf_file else {}
         self.tokenizer = AutoTokenizer.from_pretrained(source, **extra)
         self.model = AutoModelForCausalLM.from_pretrained(
             source, **extra, **model_load_kwargs(settings, torch.cuda.is_available()))
         self.model.eval()
+        if converted is not None and not converted.is_dir():
+            save_converted(self.tokenizer, self.model, converted)
         self._lock = threading.Lock()  # one generation at a time: the model is not re-entrant
         self._generators: dict[str, Any] = {}
         self._outlines_model = None
+
+    @contextmanager
+    def _threads(self):
+        """`settings.threads` torch threads while this model runs, the process's own count otherwise (the
+        embedder, encoding a catalogue in batches, still uses every core)."""
+        import torch
+
+        before = torch.get_num_threads()
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     # -- prompts
     def _prompt(self, messages: list[dict]) -> str:
@@ -100,9 +166,12 @@ class TransformersBackend:
         return encoded.to(self.model.device)
 
     def _generation_kwargs(self, max_new_tokens: int | None) -> dict:
-        return dict(max_new_tokens=max_new_tokens or self.settings.max_new_tokens, do_sample=False,
-                    repetition_penalty=self.settings.repetition_penalty,
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        kwargs = dict(max_new_tokens=max_new_tokens or self.settings.max_new_tokens, do_sample=False,
+                      repetition_penalty=self.settings.repetition_penalty,
+                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        if (left := time_left()) is not None:  # a guarded call (llm_guard): stop when its caller gives up
+            kwargs["max_time"] = max(left, 0.001)
+        return kwargs
 
     # -- the interface
     def generate(self, messages: list[dict], max_new_tokens: int | None = None) -> str:
@@ -117,13 +186,13 @@ class TransformersBackend:
 
         def run():
             try:
-                with self._lock:
+                with self._lock, self._threads():
                     self.model.generate(**inputs, streamer=streamer, **self._generation_kwargs(max_new_tokens))
             except BaseException as exc:  # surfaced to the caller below
                 failure.append(exc)
                 streamer.end()
 
-        worker = threading.Thread(target=run, daemon=True)
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)  # keeps time_left()
         worker.start()
         yield from (chunk for chunk in streamer if chunk)
         worker.join()
@@ -146,16 +215,32 @@ class TransformersBackend:
                 if len(self._generators) > 64:
                     self._generators.clear()
                 self._generators[key] = generator
-            raw = generator(Chat(messages), **self._generation_kwargs(max_new_tokens or 200))
+            with self._threads():
+                raw = generator(Chat(messages), **self._generation_kwargs(max_new_tokens or 200))
         return json.loads(raw)
 
 
+@with_timeout  # every backend gets settings.timeout_s per call (explorer/llm_guard.py)
 def load_backend(settings: LLMSettings) -> LLMBackend | None:
     """The configured backend, or None when the LLM is switched off (every step then uses its fallback)."""
     match settings.backend:
         case "none":
             return None
         case "transformers":
+            return TransformersBackend(settings)
+        case "llamacpp":
+            from explorer.llm_llamacpp import LlamaCppBackend
+
+            return LlamaCppBackend(settings)
+        case "openai":
+            from explorer.llm_remote import RemoteBackend
+
+            return RemoteBackend(settings)
+        case "auto":  # llama.cpp where it is installed and the model is a GGUF: same file, several times faster
+            from explorer.llm_llamacpp import LlamaCppBackend, gguf_path, llamacpp_available
+
+            if llamacpp_available() and gguf_path(settings) is not None:
+                return LlamaCppBackend(settings)
             return TransformersBackend(settings)
     raise BackendUnavailableError(f"unknown LLM backend {settings.backend!r}")
 
