@@ -184,17 +184,29 @@ class TransformersBackend:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
         failure: list[BaseException] = []
 
+        reader_left = threading.Event()  # set when the caller stops reading: the generation stops at its next token
+
         def run():
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class ReaderLeft(StoppingCriteria):
+                def __call__(self, input_ids, scores, **kwargs):
+                    return reader_left.is_set()
+
             try:
                 with self._lock, self._threads():
-                    self.model.generate(**inputs, streamer=streamer, **self._generation_kwargs(max_new_tokens))
+                    self.model.generate(**inputs, streamer=streamer, stopping_criteria=StoppingCriteriaList([ReaderLeft()]),
+                                        **self._generation_kwargs(max_new_tokens))
             except BaseException as exc:  # surfaced to the caller below
                 failure.append(exc)
                 streamer.end()
 
         worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)  # keeps time_left()
         worker.start()
-        yield from (chunk for chunk in streamer if chunk)
+        try:
+            yield from (chunk for chunk in streamer if chunk)
+        finally:
+            reader_left.set()
         worker.join()
         if failure:
             raise failure[0]

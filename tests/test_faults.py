@@ -163,6 +163,18 @@ def test_the_real_llm_with_a_tiny_timeout_falls_back_and_frees_the_model(explore
     assert GuardedBackend(llm.backend, 60).generate([{"role": "user", "content": "Say hi."}], 4)
 
 
+
+def test_a_reader_that_stops_reading_frees_the_model(explorer_llm):
+    """A browser that closes mid-answer abandons its stream: the generation stops at its next token (no deadline
+    involved), so the next person's call gets the model well before 2000 tokens (minutes here) would end."""
+    backend = explorer_llm.llm.backend  # the bare transformers backend, no time limit around it
+    stream = backend.stream([{"role": "user", "content": "Write a very long story about the sea."}], 2000)
+    assert next(stream)
+    stream.close()
+    assert backend._lock.acquire(timeout=30), "the abandoned generation still holds the model"
+    backend._lock.release()
+
+
 # ---------------------------------------------------------------- SIGKILL in the middle of an ingestion
 
 def copies_of_the_demo_catalogue(path: Path, times: int) -> list[dict]:
