@@ -401,7 +401,11 @@ def main(argv: list[str] | None = None):
     args = parse_args(argv)
     startup = Startup(Settings()).start()
     print(f"Serving on http://{args.host}:{args.port} while the catalogue index and models load...", flush=True)
-    serve(build_ui(startup, args.concurrency), args.host, args.port, args.share, args.concurrency)
+    try:
+        page = build_ui(startup, args.concurrency)  # opens the session store: a bad URL or a down server stops here
+    except ExplorerError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    serve(page, args.host, args.port, args.share, args.concurrency)
 
 
 if __name__ == "__main__":

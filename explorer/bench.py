@@ -262,14 +262,15 @@ def _llamacpp_decode(llm, prompt: str, threads: int, repeats: int, n_tokens: int
     return statistics.median(counts) / seconds, f"llama.cpp on the same GGUF, {threads} thread(s)"
 
 
-def _recommendation_figures(ex, repeats: int, label: str) -> tuple[list[float], list[float], list[float]]:
-    """Per persona: a recommendation with its profile cached, and the first text / first LLM token of a stream."""
+def _recommendation_figures(ex, repeats: int, label: str) -> tuple[list[float], list[float], list[float], list[dict]]:
+    """Per persona: a recommendation with its profile cached (and its seconds per stage), and the first text /
+    first LLM token of a stream."""
     histories = [ex.persona(p.name) for p in list(ex.personas.values())[:repeats]]
-    rec_times, first_text, first_token = [], [], []
+    rec_times, first_text, first_token, stages = [], [], [], []
     for h in histories:
         ex.profile(h)
         start = time.perf_counter()
-        ex.recommend(h, k=5, explore=0.3)
+        stages.append(ex.recommend(h, k=5, explore=0.3).seconds)
         rec_times.append(time.perf_counter() - start)
         start, got_text, got_token = time.perf_counter(), None, None
         for event in ex.recommend_stream(h, k=5, explore=0.3):
@@ -279,7 +280,7 @@ def _recommendation_figures(ex, repeats: int, label: str) -> tuple[list[float], 
         first_text.append(got_text)
         if got_token is not None:
             first_token.append(got_token)
-    return rec_times, first_text, first_token
+    return rec_times, first_text, first_token, stages
 
 
 def _pipeline(ex, repeats: int, backend: str) -> list[Figure]:
@@ -290,7 +291,7 @@ def _pipeline(ex, repeats: int, backend: str) -> list[Figure]:
         ex.profiler.build(h)  # bypasses the cache on purpose
         profile_times.append(time.perf_counter() - start)
     rows = [Figure(f"time to a profile ({backend})", statistics.median(profile_times), "s")]
-    rec, text, token = _recommendation_figures(ex, repeats, backend)
+    rec, text, token, _ = _recommendation_figures(ex, repeats, backend)
     rows.append(Figure(f"recommendation, cached profile, 5 items explained ({backend})", statistics.median(rec), "s"))
     rows.append(Figure(f"chat answer: first text shown ({backend})", statistics.median(text), "s"))
     if token:
@@ -308,9 +309,12 @@ def _llamacpp_pipeline(settings, repeats: int, reference_rec: float | None) -> l
     except ExplorerError as exc:
         return [Figure(f"recommendation with the llama.cpp backend: unavailable ({exc})", float("nan"), "s",
                        goal="<= 3 s", met=False)]
-    rec, _, token = _recommendation_figures(ex, repeats, "llamacpp")
+    rec, _, token, stages = _recommendation_figures(ex, repeats, "llamacpp")
     rows = [Figure("recommendation, cached profile, 5 items explained (llamacpp)", statistics.median(rec), "s",
                    reference_rec, "the same with the transformers backend", "<= 3 s", statistics.median(rec) <= 3)]
+    # Where it goes: the plan's constrained choice, and the explanations (each mostly its ~160-token prompt).
+    for stage in ("plan", "explain"):
+        rows.append(Figure(f"  of which {stage} (llamacpp)", statistics.median(s.get(stage, 0.0) for s in stages), "s"))
     if token:
         rows.append(Figure("chat answer: first LLM token (llamacpp)", statistics.median(token), "s",
                            goal="<= 1 s", met=statistics.median(token) <= 1))

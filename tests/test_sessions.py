@@ -239,6 +239,18 @@ def test_an_unreachable_postgresql_names_the_url_without_its_password():
     assert "hunter2" not in message and "explorer@127.0.0.1" in message and "EXPLORER_SESSIONS__URL" in message
 
 
+
+def test_the_app_stops_with_one_line_when_its_session_store_is_unreachable(tmp_path):
+    url = f"postgresql://explorer:hunter2@127.0.0.1:{free_port()}/sessions"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EXPLORER_SESSIONS__URL": url, "EXPLORER_DATA_DIR": str(tmp_path),
+           "EXPLORER_LLM__BACKEND": "none"}
+    done = subprocess.run([sys.executable, "app.py", "--port", str(free_port())], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "error: cannot use the session store at postgresql://explorer@127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr + done.stdout
+
+
 # ---------------------------------------------------------------- a killed writer
 
 WRITER = """
