@@ -63,6 +63,8 @@ def _history(ex, persona: str | None, history: Path | None, user: str | None):
     if parsed.unknown:
         err.print(f"[yellow]skipped {len(parsed.unknown)} line(s) not in the catalogue:[/] "
                   + ", ".join(parsed.unknown[:10]))
+    for note in parsed.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
     return require_usable(parsed.history, ex.catalog, parsed.unknown)
 
 
@@ -148,7 +150,7 @@ def run_typer(typer_app: typer.Typer) -> None:
     try:
         typer_app(standalone_mode=False)
     except ExplorerError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)  # a copied command must not break
         sys.exit(2)
     except typer.Abort:
         sys.exit(1)
