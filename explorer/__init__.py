@@ -6,6 +6,8 @@ import os
 # Offline by design: the packaged models need no hub, and no other model may be fetched at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Loading the packaged models takes a second; transformers' per-tensor "Loading weights" bar is only noise.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from explorer.catalog import Catalog, History, Item, Rating
 from explorer.config import Settings
