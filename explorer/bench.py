@@ -11,7 +11,6 @@ import json
 import os
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Annotated, Optional
 import typer
 
 from explorer.config import PROJECT_ROOT
+from explorer.processes import free_port, stop_process
 
 MOVIELENS = PROJECT_ROOT.parent / "shared" / "data" / "movielens-small"
 PROMPT = [{"role": "system", "content": "You are a helpful assistant."},
@@ -321,12 +321,6 @@ def _llamacpp_pipeline(settings, repeats: int, reference_rec: float | None) -> l
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
     """`python app.py` with the index built: seconds to a served page, to "ready to answer" (models
     loaded), to a first whole chat answer (persona chosen, "surprise me"), and the app's peak resident
@@ -336,7 +330,7 @@ def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
     served, ready, answered, peaks = [], [], [], []
     env = {**os.environ, "EXPLORER_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
     for _ in range(repeats):
-        port = _free_port()
+        port = free_port()
         start = time.perf_counter()
         app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=PROJECT_ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -356,11 +350,7 @@ def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
             answered.append(time.perf_counter() - start)
             peaks.append(_peak_rss_mb(app.pid))
         finally:
-            app.terminate()
-            try:
-                app.wait(30)
-            except subprocess.TimeoutExpired:
-                app.kill()
+            stop_process(app, grace_s=30)
     rows = [Figure("python app.py: page served (index built)", statistics.median(served), "s",
                    goal="<= 15 s", met=statistics.median(served) <= 15)]
     if ready:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from explorer.processes import free_port, stop_process
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,6 @@ def chroma_executable() -> str:
     return found
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def chroma_server(path: str | Path, host: str = "127.0.0.1", port: int | None = None,
                   timeout_s: float = 60.0) -> Iterator[ChromaServer]:
@@ -67,12 +62,7 @@ def chroma_server(path: str | Path, host: str = "127.0.0.1", port: int | None = 
         _wait_for_heartbeat(process, f"http://{host}:{port}", log_path, timeout_s)
         yield ChromaServer(host, port, path, process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_s=15)
 
 
 def _wait_for_heartbeat(process: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:

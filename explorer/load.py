@@ -21,17 +21,16 @@ import json
 import math
 import os
 import platform
-import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from explorer.config import PROJECT_ROOT, Settings
+from explorer.processes import free_port, stop_process
 
 MESSAGES = ["something lighter", "surprise me", "less horror", "more like the second one",
             "why did you suggest the first one?"]
@@ -174,9 +173,7 @@ class ServedApp:
 
     def __init__(self, data_dir: Path | None, no_llm: bool, ready_seconds: float = 600):
         self.data_dir, self.no_llm, self.ready_seconds = data_dir, no_llm, ready_seconds
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process: subprocess.Popen | None = None
 
@@ -194,13 +191,8 @@ class ServedApp:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process, grace_s=30)
 
 
 def wait_ready(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:

@@ -4,7 +4,6 @@ and the pieces behind it: sessions in SQLite, the HTML views, the interest map. 
 from __future__ import annotations
 
 import re
-import socket
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,15 +12,10 @@ import pytest
 
 from explorer.chat import ChatSession, ProfileEditError
 from explorer.interest_map import InterestMap, pca_2d
+from explorer.processes import free_port
 from explorer.schema import Recommendation
 from explorer.sessions import SessionManager, SessionStore, valid_session_id
 from explorer.view import card_html, notice_html, transcript
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ without it they are skipped with that command as the reason.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from explorer.errors import BackendUnavailableError
 from explorer.llm import load_backend
 from explorer.llm_remote import without_restated_prefix
 from explorer.plan import Planner
+from explorer.processes import free_port, stop_process
 from explorer.profile import ProfileBuilder
 from explorer.prompts import select_prompt
 from tests.test_end_to_end import assert_grounded
@@ -34,12 +34,6 @@ NEEDS_LLAMACPP = "llama-cpp-python is not installed: pip install -r requirements
 # A continuation with one right answer: the model must carry on from the prefix, not restate it.
 COUNTING = [{"role": "user", "content": "Count from one to ten in words, separated by commas."},
             {"role": "assistant", "content": "one, two, three, four,"}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +81,7 @@ def llama_server():
             time.sleep(0.3)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_s=15)
 
 
 @pytest.fixture(scope="session")

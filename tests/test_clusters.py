@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from explorer.catalog import Catalog, History, Item, Rating
-from explorer.clusters import ClusterModel, assign_clusters, build_cluster_model, describe_clusters, transition_matrix
+from explorer.clusters import ClusterModel, assign_clusters, describe_clusters, transition_matrix
 from explorer.plan import Planner
 from explorer.schema import InterestProfile, Theme
 

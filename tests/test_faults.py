@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from explorer.errors import LLMTimeoutError
 from explorer.explain import Explainer
 from explorer.llm_guard import GuardedBackend
 from explorer.plan import Planner
+from explorer.processes import free_port
 from explorer.profile import ProfileBuilder
 from explorer.prompts import select_prompt
 from explorer.schema import ExploreQuery
@@ -351,12 +351,6 @@ def test_a_read_only_index_gets_a_clear_message(small_index, tmp_path):
 
 
 # ---------------------------------------------------------------- SIGKILL of the app during a chat
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class AppProcess:
     """`python app.py` as a person runs it, on a fixed loopback port and data dir, LLM off."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,17 +23,12 @@ import pytest
 
 from explorer.config import PROJECT_ROOT, Settings
 from explorer.errors import BackendUnavailableError
+from explorer.processes import free_port, stop_process
 from explorer.session_store import (PostgresSessionStore, SessionStorage, SQLiteSessionStore, StoredSession,
                                     open_session_store)
 from explorer.sessions import SessionManager
 
 INSTALL = "apt-get install -y postgresql (or `make postgres`, as root)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def postgres_bin() -> Path:
@@ -331,12 +325,7 @@ class Replica:
         pytest.fail(f"app.py did not serve {self.url} in {timeout_s} s: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from explorer.plan import Planner
 from explorer.profile import ProfileBuilder, tag_stats
 from explorer.prompts import prompts_for_step, select_prompt
 from explorer.rank import rank
-from explorer.schema import Candidate, ExploreQuery, InterestProfile, Theme
+from explorer.schema import Candidate, ExploreQuery, InterestProfile
 
 SETTINGS = Settings()
 CATALOG = load_catalog(SETTINGS.catalog)

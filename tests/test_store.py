@@ -9,7 +9,7 @@ import pytest
 
 from explorer.catalog import Catalog, Item
 from explorer.chroma_server import chroma_server as run_server
-from explorer.chroma_server import free_port
+from explorer.processes import free_port
 from explorer.config import Settings, StoreSettings
 from explorer.errors import IndexUnavailableError
 from explorer.store import OVERFETCH_LIMIT, ItemStore, StoreServerUnavailableError, open_client
