@@ -38,6 +38,7 @@ FUTURE_SLACK_S = 86_400  # a history timestamp more than a day ahead of the cloc
 MAGIC = {b"%PDF": "a PDF document", b"PK\x03\x04": "a zip archive (xlsx, docx, ...)", b"\x1f\x8b": "a gzip archive",
          b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"SQLite format 3": "an SQLite database",
          b"\xd0\xcf\x11\xe0": "an old Office document (xls, doc)", b"PAR1": "a Parquet file"}
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_BYTES))  # process-wide: set once, here
 
 
 class Item(BaseModel):
@@ -347,7 +348,6 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 
 def _read_csv(path: Path) -> Iterator[tuple[int, dict]]:
     text = _read_text(path)
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_BYTES))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         header = reader.fieldnames

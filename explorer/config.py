@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +54,10 @@ class LLMSettings(_Section):
     # Seconds one LLM call (a profile, a plan, an explanation) may take before its step falls back; None: no limit.
     timeout_s: float | None = Field(default=60.0, gt=0)
     n_ctx: int = Field(default=2048, ge=256, le=131072)  # llama.cpp context window, in tokens
-    # OpenAI-compatible server (backend "openai"): the key may also come from $OPENAI_API_KEY.
+    # OpenAI-compatible server (backend "openai"). The key is only ever this setting (EXPLORER_LLM__API_KEY): an
+    # $OPENAI_API_KEY meant for OpenAI must not be sent to whatever server base_url names.
     base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     remote_model: str | None = None  # None: the first model the server lists
     request_timeout_s: float = Field(default=60.0, gt=0)
     # How a trailing assistant message (a prefix to continue) reaches the server: "chat" (works anywhere) sends

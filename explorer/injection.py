@@ -53,4 +53,10 @@ def strip_injection(text: str) -> tuple[str, int]:
             return " "
         return match.group(0)
 
-    return re.sub(r"[ \t]{2,}", " ", _SENTENCE.sub(drop, text)).strip(), dropped
+    stripped = _SENTENCE.sub(drop, text)
+    while match := INJECTION.search(stripped):  # a phrase split across lines: drop the sentences it spans
+        start = max(stripped.rfind(mark, 0, match.start()) for mark in ".!?") + 1
+        end = re.compile(r"[.!?]+|$").search(stripped, match.end()).end()
+        stripped = f"{stripped[:start]} {stripped[end:]}"
+        dropped += 1
+    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), dropped

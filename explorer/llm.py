@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import os
 import shutil
 import threading
@@ -25,6 +26,8 @@ from pydantic import ConfigDict
 from explorer.config import LLMSettings, resolve_llm_source
 from explorer.errors import BackendUnavailableError
 from explorer.llm_guard import time_left, with_timeout
+
+log = logging.getLogger(__name__)
 
 ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
@@ -106,7 +109,8 @@ def save_converted(tokenizer, model, target: Path) -> None:
         tokenizer.save_pretrained(partial)
         model.save_pretrained(partial)
         partial.rename(target)
-    except Exception:  # unwritable, full, raced by another process, or a model transformers cannot save
+    except Exception as exc:  # unwritable, full, raced by another process, or a model transformers cannot save
+        log.warning("could not keep a converted copy of the LLM at %s (%s); the next start converts again", target, exc)
         shutil.rmtree(partial, ignore_errors=True)
     finally:
         if marked:
@@ -143,8 +147,9 @@ class TransformersBackend:
 
     @contextmanager
     def _threads(self):
-        """`settings.threads` torch threads while this model runs, the process's own count otherwise (the
-        embedder, encoding a catalogue in batches, still uses every core)."""
+        """`settings.threads` torch threads while this model runs, the process's own count otherwise, so the
+        embedder encoding a catalogue uses every core. torch's count is process-wide: while the LLM runs, an
+        embedding on another thread gets the LLM's count too."""
         import torch
 
         before = torch.get_num_threads()

@@ -59,8 +59,9 @@ class GuardedBackend:
         given_up = threading.Event()
 
         def pump():
-            inner = self.backend.stream(messages, max_new_tokens)
+            inner = None
             try:
+                inner = self.backend.stream(messages, max_new_tokens)  # a non-generator backend may raise here
                 for chunk in inner:
                     if given_up.is_set():
                         break

@@ -7,11 +7,11 @@ default install does not need it, and nothing imports it until this backend is c
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import json
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,9 @@ class LlamaCppBackend:
         self.model_id = str(path)
         self.llama = llama_cpp.Llama(model_path=str(path), n_ctx=settings.n_ctx,
                                      n_threads=settings.threads or default_threads(), verbose=False)
-        # Free the model before the interpreter tears down llama.cpp's bindings (Llama.__del__ at exit fails).
-        atexit.register(self.llama.close)
+        # Free the model before the interpreter tears down llama.cpp's bindings (Llama.__del__ at exit fails),
+        # or when this backend is dropped: a finaliser, unlike atexit, does not keep the backend alive.
+        weakref.finalize(self, self.llama.close)
         template = self.llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise BackendUnavailableError(f"{path} has no chat template in its metadata")

@@ -15,8 +15,9 @@ it; others start a new turn), and a restated prefix is cut from the answer.
 
 from __future__ import annotations
 
-import os
+import logging
 import threading
+from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,16 @@ from explorer.config import LLMSettings
 from explorer.errors import BackendUnavailableError
 from explorer.llm_guard import time_left
 from explorer.llm_text import ChatTemplate, ends_with_prefix, explicit_items, template_for, validated_json
+
+log = logging.getLogger(__name__)
+
+
+def without_credentials(url: str) -> str:
+    """`url` without a user:password@ part, fit to be shown in notes and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RemoteBackend:
@@ -39,10 +50,11 @@ class RemoteBackend:
         self.settings = settings
         self._openai = openai
         # Local servers take any key; the client insists on one.
-        api_key = settings.api_key or os.environ.get("OPENAI_API_KEY") or "unused"
+        api_key = settings.api_key.get_secret_value() if settings.api_key else "unused"
         self.client = openai.OpenAI(base_url=settings.base_url, api_key=api_key,
                                     timeout=settings.request_timeout_s, max_retries=1)
-        self.model_id = f"{settings.base_url}#{settings.remote_model or 'server-default'}"
+        self.address = without_credentials(settings.base_url)  # what notes and logs may show
+        self.model_id = f"{self.address}#{settings.remote_model or 'server-default'}"
         self._model = settings.remote_model
         self._template: ChatTemplate | None = None
         self._completions_ok = True  # until the server answers 404 there
@@ -55,7 +67,7 @@ class RemoteBackend:
             if self._model is None:
                 models = self._call(lambda: self.client.models.list().data)
                 if not models:
-                    raise BackendUnavailableError(f"{self.settings.base_url} lists no models; set llm.remote_model")
+                    raise BackendUnavailableError(f"{self.address} lists no models; set llm.remote_model")
                 self._model = models[0].id
             return self._model
 
@@ -73,9 +85,11 @@ class RemoteBackend:
         """Run a request; an unreachable server becomes an error that says where it looked."""
         try:
             return request()
+        except self._openai.APITimeoutError as exc:  # a subclass of APIConnectionError: say which it was
+            raise BackendUnavailableError(f"the LLM server at {self.address} did not answer in time") from exc
         except self._openai.APIConnectionError as exc:
             raise BackendUnavailableError(
-                f"cannot reach the LLM server at {self.settings.base_url} ({type(exc).__name__}: {exc})") from exc
+                f"cannot reach the LLM server at {self.address} ({type(exc).__name__}: {exc})") from exc
 
     def _rendered(self, messages: list[dict]) -> str | None:
         """The prompt text for the completions endpoint, when that is how prefixes are sent."""
@@ -94,7 +108,9 @@ class RemoteBackend:
             try:
                 return "completions", self._call(
                     lambda: self.client.completions.create(prompt=prompt, stream=stream, **options))
-            except self._openai.NotFoundError:
+            except self._openai.NotFoundError as exc:
+                log.warning("%s has no completions endpoint (%s): opening prefixes go the chat way from now on",
+                            self.address, exc)
                 self._completions_ok = False
         return "chat", self._call(
             lambda: self.client.chat.completions.create(messages=messages, stream=stream, **options))
@@ -120,7 +136,7 @@ class RemoteBackend:
         try:
             yield from pieces
         except self._openai.APIConnectionError as exc:
-            raise BackendUnavailableError(f"the LLM server at {self.settings.base_url} went away ({exc})") from exc
+            raise BackendUnavailableError(f"the LLM server at {self.address} went away ({exc})") from exc
         finally:
             chunks.close()  # a reader that stops early frees the connection (and the server stops generating)
 
@@ -136,9 +152,10 @@ class RemoteBackend:
             try:
                 reply = self._call(lambda: self.client.chat.completions.create(
                     messages=messages, response_format=response_format, **options))
-            except self._openai.APIStatusError:
-                if kind == formats[-1]:
-                    raise
+            except self._openai.APIStatusError as exc:
+                if kind == formats[-1] or exc.status_code not in (400, 404, 422, 500):
+                    raise  # not a refusal of the format (401, 429, 503...): the step falls back, nothing is pinned
+                log.warning("%s refused response_format %s (%s); trying the next", self.address, kind, exc.status_code)
                 continue  # llama_cpp.server knows only {"type": "json_object", "schema": ...} (and answers 500)
             self._schema_format = kind
             return validated_json(reply.choices[0].message.content or "", schema)

@@ -187,7 +187,11 @@ class ServedApp:
         self.process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py"), "--host", "127.0.0.1",
                                          "--port", str(self.port)], cwd=PROJECT_ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(self.url, self.ready_seconds, self.process)
+        try:
+            wait_ready(self.url, self.ready_seconds, self.process)
+        except BaseException:  # __exit__ is not called when __enter__ fails: never leave the app running
+            stop_process(self.process, grace_s=30)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

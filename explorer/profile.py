@@ -111,8 +111,8 @@ class ProfileBuilder:
             return ProfileOutcome(InterestProfile(summary=summary, themes=fallback_themes, avoid=avoid), "fallback", notes)
 
         liked, disliked, shown = self._history_lines(history)
-        if shown < len(history.liked) + len(history.disliked):
-            notes.append(f"profile: the LLM read {shown} of {len(history):,} ratings (the best-rated and latest "
+        if shown < (telling := len(history.liked) + len(history.disliked)):  # neutral ratings are never shown
+            notes.append(f"profile: the LLM read {shown} of {telling:,} ratings of likes and dislikes (the best-rated and latest "
                          f"likes, the latest dislikes); the themes' weights and evidence use all of them")
         themes, summary, llm_themes = fallback_themes, None, False
         try:

@@ -117,10 +117,11 @@ class SQLiteSessionStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SQLITE_SCHEMA)
             self._add_version_column(db)
-        try:
-            self.path.chmod(0o600)  # people's histories and a secret: readable by this user only
-        except OSError:
-            pass
+        for path in (self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))):
+            try:
+                path.chmod(0o600)  # people's histories and a secret (the WAL holds recent ones): this user only
+            except OSError:
+                pass
 
     @staticmethod
     def _add_version_column(db: sqlite3.Connection) -> None:

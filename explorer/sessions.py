@@ -25,9 +25,8 @@ from explorer.session_store import (PostgresSessionStore, SessionStorage, SQLite
                                     open_session_store)
 
 __all__ = ["LiveSession", "PostgresSessionStore", "SQLiteSessionStore", "SessionManager", "SessionStorage",
-           "SessionStore", "StoredSession", "new_session_id", "open_session_store", "valid_session_id"]
+           "StoredSession", "new_session_id", "open_session_store", "valid_session_id"]
 
-SessionStore = SQLiteSessionStore  # the default store, under the name earlier code and tests use
 
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -56,29 +55,36 @@ class SessionManager:
         self.store = store
         self.capacity = capacity
         self._live: OrderedDict[str, LiveSession] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts
+        self._session_locks: dict[str, threading.Lock] = {}  # one per live session: its check and its save
+
+    def _session_lock(self, session_id: str) -> threading.Lock:
+        with self._lock:
+            return self._session_locks.setdefault(session_id, threading.Lock())
 
     def get(self, session_id) -> LiveSession | None:
         """The session with this id, current with the store; None for an unknown or malformed id."""
         if not valid_session_id(session_id):
             return None
-        with self._lock:
-            live = self._live.get(session_id)
-        if live is not None and self.store.version(session_id) == live.version:
+        with self._session_lock(session_id):  # not while this process is saving it
             with self._lock:
-                if session_id in self._live:
-                    self._live.move_to_end(session_id)
-            return live
-        stored = self.store.load(session_id)  # first sight, or another process saved it since
-        if stored is None:
-            with self._lock:
-                self._live.pop(session_id, None)
-            return None
-        try:
-            chat = ChatSession.from_dict(self.explorer, stored.state)
-        except (ValueError, TypeError, KeyError):
-            return None  # a snapshot this version cannot read is treated as no session
-        return self._remember(LiveSession(session_id, chat, stored.label, stored.version))
+                live = self._live.get(session_id)
+            stored_version = self.store.version(session_id)
+            if live is not None and stored_version is not None and stored_version <= live.version:
+                with self._lock:
+                    if session_id in self._live:
+                        self._live.move_to_end(session_id)
+                return live
+            stored = self.store.load(session_id)  # first sight, or another process saved it since
+            try:
+                chat = ChatSession.from_dict(self.explorer, stored.state) if stored else None
+            except (ValueError, TypeError, KeyError):
+                chat = None  # a snapshot this version cannot read is treated as no session
+            if chat is None:
+                with self._lock:
+                    self._live.pop(session_id, None)
+                return None
+            return self._remember(LiveSession(session_id, chat, stored.label, stored.version))
 
     def start(self, history: History, label: str, explore: float = 0.3, session_id: str | None = None,
               k: int = 5) -> LiveSession:
@@ -92,12 +98,14 @@ class SessionManager:
     def save(self, live: LiveSession, event: tuple[str, dict] | None = None) -> None:
         """Store the session's snapshot (and an event); two processes saving one session at once: the
         last save wins (a session belongs to one browser, which talks to one replica at a time)."""
-        live.version = self.store.save(live.id, live.chat.to_dict(), live.label, event)
+        with self._session_lock(live.id):
+            live.version = self.store.save(live.id, live.chat.to_dict(), live.label, event)
 
     def _remember(self, live: LiveSession) -> LiveSession:
         with self._lock:
             self._live[live.id] = live
             self._live.move_to_end(live.id)
             while len(self._live) > self.capacity:
-                self._live.popitem(last=False)
+                forgotten, _ = self._live.popitem(last=False)
+                self._session_locks.pop(forgotten, None)
         return live

@@ -14,7 +14,8 @@ from explorer.chat import ChatSession, ProfileEditError
 from explorer.interest_map import InterestMap, pca_2d
 from explorer.processes import free_port
 from explorer.schema import Recommendation
-from explorer.sessions import SessionManager, SessionStore, valid_session_id
+from explorer.session_store import SQLiteSessionStore
+from explorer.sessions import SessionManager, valid_session_id
 from explorer.view import card_html, notice_html, transcript
 
 
@@ -136,7 +137,7 @@ def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(expl
 
 def test_sessions_survive_a_restart_in_sqlite_wal(explorer_fallback, tmp_path):
     path = tmp_path / "sessions.sqlite3"
-    manager = SessionManager(explorer_fallback, SessionStore(path))
+    manager = SessionManager(explorer_fallback, SQLiteSessionStore(path))
     live = manager.start(explorer_fallback.persona("Maya"), "Maya")
     "".join(live.chat.send(""))
     liked, disliked = live.chat.last.recommendations[0].item_id, live.chat.last.recommendations[1].item_id
@@ -145,7 +146,7 @@ def test_sessions_survive_a_restart_in_sqlite_wal(explorer_fallback, tmp_path):
     live.chat.revise_profile(["space opera", "science fiction"], ["horror"])
     manager.save(live, ("feedback", {"item_id": disliked}))
 
-    store = SessionStore(path)  # a restart: new objects, nothing in memory
+    store = SQLiteSessionStore(path)  # a restart: new objects, nothing in memory
     assert store.journal_mode() == "wal"
     back = SessionManager(explorer_fallback, store).get(live.id)
     assert back is not None and back.label == "Maya"
@@ -153,11 +154,11 @@ def test_sessions_survive_a_restart_in_sqlite_wal(explorer_fallback, tmp_path):
     assert back.chat.feedback_on(liked) is True and back.chat.feedback_on(disliked) is False
     assert [t.label for t in back.chat.profile.themes] == ["space opera", "science fiction"]
     assert [kind for kind, _ in store.events(live.id)] == ["start", "feedback"]
-    assert store.secret("browser-state") == SessionStore(path).secret("browser-state")
+    assert store.secret("browser-state") == SQLiteSessionStore(path).secret("browser-state")
 
 
 def test_unknown_or_malformed_session_ids_get_nothing(explorer_fallback, tmp_path):
-    manager = SessionManager(explorer_fallback, SessionStore(tmp_path / "s.sqlite3"))
+    manager = SessionManager(explorer_fallback, SQLiteSessionStore(tmp_path / "s.sqlite3"))
     assert manager.get(None) is None and manager.get("x") is None and manager.get("a" * 30) is None
     assert manager.get("'; DROP TABLE sessions; --") is None
     assert not valid_session_id("../../etc/passwd") and valid_session_id(manager.start(
@@ -234,7 +235,7 @@ def test_the_interest_map_marks_history_and_recommendations(explorer_fallback):
 
 def test_the_session_database_is_plain_sqlite(explorer_fallback, tmp_path):
     path = tmp_path / "s.sqlite3"
-    SessionManager(explorer_fallback, SessionStore(path)).start(explorer_fallback.persona("Ines"), "Ines")
+    SessionManager(explorer_fallback, SQLiteSessionStore(path)).start(explorer_fallback.persona("Ines"), "Ines")
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT label FROM sessions").fetchall() == [("Ines",)]
 

@@ -55,22 +55,24 @@ def llamacpp_llm():
 
 
 @pytest.fixture(scope="session")
-def llama_server():
+def llama_server(tmp_path_factory):
     """`python -m llama_cpp.server` serving the embedded GGUF on a free loopback port; its base URL."""
     pytest.importorskip("llama_cpp.server.app", reason=NEEDS_LLAMACPP)
     from explorer.llm_llamacpp import gguf_path
 
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path(LLMSettings())), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--verbose", "False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"  # a file: a pipe nobody reads would fill and stall it
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path(LLMSettings())), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "2048", "--verbose", "False"],
+            stdout=sink, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+                pytest.fail(f"llama_cpp.server exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
             try:
                 if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
                     break
@@ -156,6 +158,18 @@ def test_chat_mode_against_the_server_does_not_restate_the_prefix(llama_server):
     text = llm.generate(COUNTING, 24)  # this model restates the prefix in a new turn: only the rest is kept
     assert not text.lstrip().lower().startswith("one, two"), text
 
+
+
+def test_the_remote_backend_never_sends_openai_api_key_nor_shows_credentials(monkeypatch):
+    """$OPENAI_API_KEY is meant for OpenAI; a key for another server is only ever llm.api_key."""
+    from explorer.llm_remote import RemoteBackend
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-meant-for-openai")
+    backend = RemoteBackend(LLMSettings(backend="openai", base_url="http://alice:s3cret@127.0.0.1:9/v1"))
+    assert backend.client.api_key == "unused"
+    assert "s3cret" not in backend.model_id and "alice" not in backend.model_id
+    keyed = RemoteBackend(LLMSettings(backend="openai", base_url="http://127.0.0.1:9/v1", api_key="k-1"))
+    assert keyed.client.api_key == "k-1" and "k-1" not in repr(keyed.settings)
 
 def test_auto_takes_llamacpp_for_the_embedded_gguf(llamacpp_llm):
     from explorer.llm_llamacpp import LlamaCppBackend

@@ -95,11 +95,23 @@ class ScriptedSlowFakeLLM:
 
 def test_guard_times_out_waiting_for_the_first_chunk_scripted_fake():
     fake = ScriptedSlowFakeLLM(first=3.0)
-    began = time.monotonic()
     with pytest.raises(LLMTimeoutError, match=r"timed out after 0\.2 s"):
         list(GuardedBackend(fake, 0.2).stream([]))
-    assert time.monotonic() - began < 2.5  # did not wait for the backend
+    assert not fake.closed.is_set()  # the guard did not wait for the backend, still in its 3 s sleep
     assert fake.closed.wait(10)  # and the abandoned stream was closed once it produced something
+
+
+def test_a_backend_that_raises_before_streaming_is_reported_as_itself_scripted_fake():
+    """A scripted fake: a non-generator `stream` that fails at once (a refused connection, say) must surface
+    as that error, not as a timeout after the whole limit."""
+    class FailsAtOnce:
+        model_id = "scripted-fails-at-once-fake"
+
+        def stream(self, messages, max_new_tokens=None):
+            raise ConnectionRefusedError("no server")
+
+    with pytest.raises(ConnectionRefusedError, match="no server"):
+        list(GuardedBackend(FailsAtOnce(), 30).stream([]))
 
 
 def test_guard_times_out_between_chunks_and_closes_the_stream_scripted_fake():

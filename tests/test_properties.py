@@ -213,10 +213,11 @@ def test_valid_profiles_round_trip_and_a_single_avoid_word_stays_a_word(data):
         assert profile.avoid == (data["avoid"].strip().lower(),)
 
 
-class ScriptedLLM:
-    """A stand-in that answers every structured call with one fixed object (hypothesis picks it)."""
+class ScriptedFakeLLM:
+    """A fake on purpose: hypothesis picks arbitrary model outputs, which a real model cannot be made to
+    produce. Answers every structured call with one fixed object."""
 
-    model_id = "scripted"
+    model_id = "scripted-fake"
 
     def __init__(self, choice, text="a calm and thoughtful taste."):
         self.choice, self.text = choice, text
@@ -242,7 +243,7 @@ PROFILE = ProfileBuilder(CATALOG).build(SCIFI).profile
 @FAST
 @given(choice=model_output)
 def test_plan_from_any_model_output_validates_scripted_llm(choice):
-    planner = Planner(CATALOG, ScriptedLLM(choice), PLAN_PROMPT)
+    planner = Planner(CATALOG, ScriptedFakeLLM(choice), PLAN_PROMPT)
     outcome = planner.plan(PROFILE, explore=0.75)
     fallback = Planner(CATALOG).plan(PROFILE, explore=0.75)
     assert 1 <= len(outcome.queries) <= 6
@@ -255,7 +256,7 @@ def test_plan_from_any_model_output_validates_scripted_llm(choice):
 @FAST
 @given(choice=model_output)
 def test_profile_from_any_model_output_validates_scripted_llm(choice):
-    outcome = ProfileBuilder(CATALOG, ScriptedLLM(choice), THEMES_PROMPT, SUMMARY_PROMPT).build(SCIFI)
+    outcome = ProfileBuilder(CATALOG, ScriptedFakeLLM(choice), THEMES_PROMPT, SUMMARY_PROMPT).build(SCIFI)
     tags = {t for r in SCIFI.liked for t in CATALOG[r.item_id].tags}
     assert 2 <= len(outcome.profile.themes) <= 4 and {t.label for t in outcome.profile.themes} <= tags
     assert InterestProfile.model_validate_json(outcome.profile.model_dump_json()) == outcome.profile
