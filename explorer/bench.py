@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ from typing import Annotated, Optional
 import typer
 
 from explorer.config import PROJECT_ROOT
-from explorer.processes import free_port, stop_process
+from explorer.processes import free_port, peak_rss_mb, stop_process
 
 MOVIELENS = PROJECT_ROOT.parent / "shared" / "data" / "movielens-small"
 PROMPT = [{"role": "system", "content": "You are a helpful assistant."},
@@ -348,7 +347,7 @@ def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
             client.predict(persona, 0.3, api_name="/choose_persona")
             client.predict("surprise me", 0.3, api_name="/respond")
             answered.append(time.perf_counter() - start)
-            peaks.append(_peak_rss_mb(app.pid))
+            peaks.append(peak_rss_mb(app.pid))
         finally:
             stop_process(app, grace_s=30)
     rows = [Figure("python app.py: page served (index built)", statistics.median(served), "s",
@@ -374,10 +373,6 @@ def _wait_for_page(url: str, app: subprocess.Popen, start: float, timeout: float
     raise TimeoutError(f"{url} not served within {timeout} s")
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM), in MB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
 # ------------------------------------------------------------------ report

@@ -19,7 +19,7 @@ from typing import Any
 from explorer.config import LLMSettings, resolve_llm_source
 from explorer.errors import BackendUnavailableError
 from explorer.llm_guard import time_left
-from explorer.llm_text import ChatTemplate, explicit_items, validated_json
+from explorer.llm_text import ChatTemplate, validated_json
 
 INSTALL = "pip install -r requirements-llamacpp.txt"
 
@@ -111,7 +111,7 @@ class LlamaCppBackend:
         with self._lock:
             grammar = self._grammars.get(key)
             if grammar is None:
-                grammar = LlamaGrammar.from_json_schema(json.dumps(explicit_items(schema)), verbose=False)
+                grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
                 if len(self._grammars) > 64:
                     self._grammars.clear()
                 self._grammars[key] = grammar

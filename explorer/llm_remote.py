@@ -24,7 +24,7 @@ from typing import Any
 from explorer.config import LLMSettings
 from explorer.errors import BackendUnavailableError
 from explorer.llm_guard import time_left
-from explorer.llm_text import ChatTemplate, ends_with_prefix, explicit_items, template_for, validated_json
+from explorer.llm_text import ChatTemplate, ends_with_prefix, template_for, validated_json
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,10 @@ class RemoteBackend:
         """JSON under `schema` where the server constrains its output to it; checked here either way."""
         options = self._options(max_new_tokens or 200)
         formats = [self._schema_format] if self._schema_format else ["json_schema", "json_object"]
-        sent = explicit_items(schema)
         for kind in formats:
             response_format = (
-                {"type": "json_schema", "json_schema": {"name": "answer", "schema": sent, "strict": True}}
-                if kind == "json_schema" else {"type": "json_object", "schema": sent})
+                {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+                if kind == "json_schema" else {"type": "json_object", "schema": schema})
             try:
                 reply = self._call(lambda: self.client.chat.completions.create(
                     messages=messages, response_format=response_format, **options))

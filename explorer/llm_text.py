@@ -80,19 +80,3 @@ def validated_json(text: str, schema: dict) -> dict:
         raise ValueError(f"the answer does not fit the schema ({exc.message}): {text[:200]!r}") from None
     return answer
 
-
-ANY_JSON = {"type": ["string", "number", "boolean", "null", "object", "array"]}
-
-
-def explicit_items(schema):
-    """The same schema with `items` spelled out on every array. llama.cpp's schema-to-grammar converter (in
-    process and in llama_cpp.server) drops minItems/maxItems on an array without `items`, so the planner's
-    empty choice, {"type": "array", "maxItems": 0}, would admit any array."""
-    if isinstance(schema, list):
-        return [explicit_items(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    fixed = {key: explicit_items(value) for key, value in schema.items()}
-    if fixed.get("type") == "array" and not fixed.get("items") and "prefixItems" not in fixed:
-        fixed["items"] = ANY_JSON
-    return fixed

@@ -179,9 +179,12 @@ class Planner:
         def field(options, count):
             return {"type": "array", "items": {"type": "string", "enum": [o.tag for o in options]},
                     "minItems": count, "maxItems": count}
+        # An empty choice still says what its items are: llama.cpp's schema-to-grammar converter ignores
+        # maxItems on an array without `items`, and would then admit any array.
+        none = {"type": "array", "items": {"type": "string"}, "maxItems": 0}
         schema = {"type": "object", "required": ["nearby", "new"],
-                  "properties": {"nearby": field(adjacent, n_adjacent) if n_adjacent else {"type": "array", "maxItems": 0},
-                                 "new": field(novel, n_novel) if n_novel else {"type": "array", "maxItems": 0}}}
+                  "properties": {"nearby": field(adjacent, n_adjacent) if n_adjacent else none,
+                                 "new": field(novel, n_novel) if n_novel else none}}
         messages = self.prompt.messages(themes=", ".join(t.label for t in profile.themes) or "none yet",
                                         avoid=", ".join(profile.avoid) or "nothing",
                                         adjacent=", ".join(o.tag for o in adjacent) or "none",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from pathlib import Path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -23,3 +24,14 @@ def stop_process(process: subprocess.Popen, grace_s: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """A live process's peak resident memory (Linux VmHWM), in MiB; None when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None

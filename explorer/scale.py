@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.processes import peak_rss_mb
+
 DIM = 384
 KINDS = ["film", "book", "album", "podcast", "game"]
 KIND_WEIGHTS = [0.4, 0.3, 0.15, 0.1, 0.05]
@@ -123,14 +125,8 @@ def _du(path: Path) -> int:
 
 
 def _peak_rss_mb(pid: int) -> float | None:
-    """VmHWM of a live process (Linux), in MiB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+    peak = peak_rss_mb(pid)
+    return None if peak is None else round(peak, 1)
 
 
 # ---------------------------------------------------------------------------------------------- growth

@@ -118,7 +118,7 @@ class Recording:
 
 def test_the_planners_schema_is_met_on_every_backend(backend):
     """The same plan prompt and schema through each backend: one choice from enumerated options, and an empty
-    one ({"type": "array", "maxItems": 0}, which llama.cpp's grammar converter alone would not enforce)."""
+    one (maxItems 0, which llama.cpp's grammar converter enforces only because the planner spells out its items)."""
     profile = ProfileBuilder(CATALOG).build(SCIFI).profile
     llm = Recording(backend)
     outcome = Planner(CATALOG, llm, select_prompt(SETTINGS.prompts_dir, "plan")).plan(profile, explore=0.25)
