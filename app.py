@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 
 from explorer import Explorer, Settings  # noqa: E402  (first: it sets the offline defaults before any hub client loads)
-from explorer import view  # noqa: E402
+from explorer.web import view  # noqa: E402
 from explorer.catalog import History  # noqa: E402
-from explorer.chat import clean_message  # noqa: E402
+from explorer.chat.session import clean_message  # noqa: E402
 from explorer.errors import ExplorerError  # noqa: E402
-from explorer.schema import InterestProfile  # noqa: E402
-from explorer.sessions import LiveSession, SessionManager, open_session_store  # noqa: E402
-from explorer.startup import Startup  # noqa: E402
+from explorer.pipeline.values import InterestProfile  # noqa: E402
+from explorer.chat.live import LiveSession, SessionManager, open_session_store  # noqa: E402
+from explorer.web.startup import Startup  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
 if TYPE_CHECKING:  # matplotlib (the interest map) loads with the models, not before the page is served
-    from explorer.interest_map import InterestMap
+    from explorer.web.interest_map import InterestMap
 
 CARDS = 5  # recommendations per answer, one card each
 DEFAULT_EXPLORE = 0.3
@@ -80,7 +80,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
         explorer = startup.wait()
         with ready_lock:
             if not ready:
-                from explorer.interest_map import InterestMap
+                from explorer.web.interest_map import InterestMap
 
                 ready.update(manager=SessionManager(explorer, store), map=InterestMap(explorer))
         return explorer, ready["manager"], ready["map"]

@@ -12,8 +12,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 from explorer.catalog import Catalog, History, Item, Rating
 from explorer.config import Settings
 from explorer.errors import ExplorerError
-from explorer.explorer import Event, Explorer
-from explorer.schema import ExploreQuery, InterestProfile, Recommendation, RecommendResult, Theme
+from explorer.facade import Explorer
+from explorer.pipeline.events import Event, EventKind
+from explorer.pipeline.values import ExploreQuery, InterestProfile, Recommendation, RecommendResult, Theme
 
-__all__ = ["Catalog", "Event", "ExploreQuery", "Explorer", "ExplorerError", "History", "InterestProfile", "Item",
+__all__ = ["Catalog", "Event", "EventKind", "ExploreQuery", "Explorer", "ExplorerError", "History", "InterestProfile", "Item",
            "Rating", "Recommendation", "RecommendResult", "Settings", "Theme"]

@@ -6,20 +6,17 @@ Errors a user can fix are printed as one line (with the fix) and exit with statu
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from explorer.console import err, out, run_typer
 from explorer.errors import ExplorerError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Interest Explorer: profile, explore and explain, on a local LLM and a Chroma catalogue.")
-out = Console()
-err = Console(stderr=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="EXPLORER_DATA_DIR",
                                                  help="Where the index and state live.")]
@@ -34,7 +31,7 @@ NoLLM = Annotated[bool, typer.Option("--no-llm", help="Serve every step from its
 
 def _explorer(data_dir: Path | None, catalog: Path | None = None, no_llm: bool = False, progress: bool = True):
     from explorer.config import Settings
-    from explorer.explorer import Explorer
+    from explorer.facade import Explorer
 
     overrides: dict = {}
     if data_dir:
@@ -53,7 +50,7 @@ def _history(ex, persona: str | None, history: Path | None, user: str | None):
     if persona:
         return ex.persona(persona)
     if user:
-        from explorer.movielens import load_movielens_histories
+        from explorer.catalog.movielens import load_movielens_histories
 
         histories = load_movielens_histories(ex.catalog.source)
         if user not in histories:
@@ -138,31 +135,11 @@ def _print_profile(profile, ex):
 
 
 # The evaluation and the benchmark keep their heavy imports inside the commands.
-from explorer.bench import bench_command  # noqa: E402
+from explorer.tools.bench import bench_command  # noqa: E402
 from explorer.eval.cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 app.command("bench")(bench_command)
-
-
-def run_typer(typer_app: typer.Typer) -> None:
-    """Run a typer app; errors a user can fix become one line and exit status 2, never a traceback."""
-    try:
-        typer_app(standalone_mode=False)
-    except ExplorerError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)  # a copied command must not break
-        sys.exit(2)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
 
 
 def main():

@@ -42,11 +42,11 @@ def explorer_llm(data_dir):
 @pytest.fixture(scope="session")
 def embedder():
     from explorer.config import EmbedSettings
-    from explorer.embed import Embedder
-    from explorer.explorer import shared
+    from explorer.store.embed import Embedder
+    from explorer.resources import load_once
 
     settings = EmbedSettings()
-    return shared(("embed", settings.model_dump_json()), lambda: Embedder(settings))
+    return load_once(("embed", settings.model_dump_json()), lambda: Embedder(settings))
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def write(tmp_path):
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real Chroma server (`chroma run`) on a free loopback port, started once and stopped after the session."""
-    from explorer.chroma_server import chroma_server as run_server
+    from explorer.tools.chroma_server import chroma_server as run_server
 
     with run_server(tmp_path_factory.mktemp("chroma-server") / "db") as server:
         yield server

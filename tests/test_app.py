@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from explorer.chat import ChatSession, ProfileEditError
-from explorer.interest_map import InterestMap, pca_2d
-from explorer.processes import free_port
-from explorer.schema import Recommendation
-from explorer.session_store import SQLiteSessionStore
-from explorer.sessions import SessionManager, valid_session_id
-from explorer.view import card_html, notice_html, transcript
+from explorer.chat.session import ChatSession, ProfileEditError
+from explorer.web.interest_map import InterestMap, pca_2d
+from explorer.tools.processes import free_port
+from explorer.pipeline.values import Recommendation
+from explorer.store.sessions import SQLiteSessionStore
+from explorer.chat.live import SessionManager, valid_session_id
+from explorer.web.view import card_html, notice_html, transcript
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_unknown_or_malformed_session_ids_get_nothing(explorer_fallback, tmp_pat
 
 
 def test_a_stored_session_forgets_items_the_catalogue_no_longer_has(explorer_fallback, tmp_path):
-    session = explorer_fallback.chat(explorer_fallback.persona("Maya"))
+    session = ChatSession(explorer_fallback, explorer_fallback.persona("Maya"))
     "".join(session.send(""))
     state = session.to_dict()
     state["history"].append({"item_id": "gone-from-catalogue", "rating": 5.0, "timestamp": 99})
@@ -178,7 +178,7 @@ def test_a_stored_session_forgets_items_the_catalogue_no_longer_has(explorer_fal
 
 def test_send_events_carry_the_same_text_as_send(explorer_fallback):
     persona = explorer_fallback.persona("Nina")
-    a, b = explorer_fallback.chat(persona), explorer_fallback.chat(persona)
+    a, b = ChatSession(explorer_fallback, persona), ChatSession(explorer_fallback, persona)
     events = list(a.send_events("surprise me"))
     assert "".join(e.data for e in events if e.kind == "text") == "".join(b.send("surprise me"))
     kinds = [e.kind for e in events if e.kind != "text"]
@@ -187,7 +187,7 @@ def test_send_events_carry_the_same_text_as_send(explorer_fallback):
 
 
 def test_a_profile_edit_keeps_known_themes_and_refuses_overlong_ones(explorer_fallback):
-    session = explorer_fallback.chat(explorer_fallback.persona("Raven"))
+    session = ChatSession(explorer_fallback, explorer_fallback.persona("Raven"))
     before = {t.label: t for t in session.current_profile().themes}
     kept = next(iter(before))
     profile = session.revise_profile([kept, "Cosmic Dread", kept], ["gore", "Gore"])
@@ -241,7 +241,7 @@ def test_the_session_database_is_plain_sqlite(explorer_fallback, tmp_path):
 
 
 def test_the_shown_profile_follows_feedback_once_it_is_built(explorer_fallback):
-    session = explorer_fallback.chat(explorer_fallback.persona("Arthur"))
+    session = ChatSession(explorer_fallback, explorer_fallback.persona("Arthur"))
     "".join(session.send(""))
     shown = session.shown_profile()
     assert shown == session.last.profile

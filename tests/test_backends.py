@@ -19,11 +19,11 @@ from explorer.catalog import History, Rating, load_catalog
 from explorer.config import LLMSettings, Settings
 from explorer.errors import BackendUnavailableError
 from explorer.llm import load_backend
-from explorer.llm_remote import without_restated_prefix
-from explorer.plan import Planner
-from explorer.processes import free_port, stop_process
-from explorer.profile import ProfileBuilder
-from explorer.prompts import select_prompt
+from explorer.llm.remote import without_restated_prefix
+from explorer.pipeline.plan import Planner
+from explorer.tools.processes import free_port, stop_process
+from explorer.pipeline.profile import ProfileBuilder
+from explorer.pipeline.prompts import select_prompt
 from tests.test_end_to_end import assert_grounded
 
 SETTINGS = Settings()
@@ -39,26 +39,26 @@ COUNTING = [{"role": "user", "content": "Count from one to ten in words, separat
 @pytest.fixture(scope="session")
 def transformers_llm():
     """The default backend, under the same key the Explorer uses, so it is loaded once per session."""
-    from explorer.explorer import shared
+    from explorer.resources import load_once
 
     settings = LLMSettings()
-    return shared(("llm", settings.model_dump_json()), lambda: load_backend(settings))
+    return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
 
 
 @pytest.fixture(scope="session")
 def llamacpp_llm():
     pytest.importorskip("llama_cpp", reason=NEEDS_LLAMACPP)
-    from explorer.explorer import shared
+    from explorer.resources import load_once
 
     settings = LLMSettings(backend="llamacpp")
-    return shared(("llm", settings.model_dump_json()), lambda: load_backend(settings))
+    return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory):
     """`python -m llama_cpp.server` serving the embedded GGUF on a free loopback port; its base URL."""
     pytest.importorskip("llama_cpp.server.app", reason=NEEDS_LLAMACPP)
-    from explorer.llm_llamacpp import gguf_path
+    from explorer.llm.llamacpp import gguf_path
 
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"  # a file: a pipe nobody reads would fill and stall it
@@ -162,7 +162,7 @@ def test_chat_mode_against_the_server_does_not_restate_the_prefix(llama_server):
 
 def test_the_remote_backend_never_sends_openai_api_key_nor_shows_credentials(monkeypatch):
     """$OPENAI_API_KEY is meant for OpenAI; a key for another server is only ever llm.api_key."""
-    from explorer.llm_remote import RemoteBackend
+    from explorer.llm.remote import RemoteBackend
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-meant-for-openai")
     backend = RemoteBackend(LLMSettings(backend="openai", base_url="http://alice:s3cret@127.0.0.1:9/v1"))
@@ -172,7 +172,7 @@ def test_the_remote_backend_never_sends_openai_api_key_nor_shows_credentials(mon
     assert keyed.client.api_key == "k-1" and "k-1" not in repr(keyed.settings)
 
 def test_auto_takes_llamacpp_for_the_embedded_gguf(llamacpp_llm):
-    from explorer.llm_llamacpp import LlamaCppBackend
+    from explorer.llm.llamacpp import LlamaCppBackend
 
     llm = load_backend(LLMSettings(backend="auto", n_ctx=512))
     assert isinstance(getattr(llm, "backend", llm), LlamaCppBackend)  # unwrapped from its time limit (llm_guard)

@@ -17,9 +17,10 @@ import pytest
 
 from explorer.catalog import (MAX_DESCRIPTION_CHARS, Catalog, History, Item, Rating, history_from_lines,
                               load_catalog, load_history_file, require_usable)
-from explorer.chat import MAX_MESSAGE_CHARS, NOTHING_TO_READ
+from explorer.chat.session import MAX_MESSAGE_CHARS, NOTHING_TO_READ
 from explorer.config import PROJECT_ROOT, Settings, StoreSettings
 from explorer.errors import DataError, EmptyHistoryError, UnknownItemError
+from explorer.chat import ChatSession
 
 GOOD = {"id": "a", "title": "Alpha", "kind": "film", "year": 2001, "tags": ["drama"], "description": "x"}
 CATALOG = load_catalog(Settings().catalog)
@@ -126,7 +127,7 @@ def test_a_good_catalogue_has_no_notes():
 def test_a_rejected_catalogue_leaves_the_existing_index_untouched(tmp_path, embedder):
     """`explorer ingest` (the real CLI, a subprocess) of a bad version of an indexed catalogue: the file is
     validated in full first, so neither its good rows (one of them changed) nor its bad one reach Chroma."""
-    from explorer.store import ItemStore, collection_name, open_client
+    from explorer.store.items import ItemStore, collection_name, open_client
 
     data_dir, good = tmp_path / "data", [{**GOOD, "id": f"i{n}", "title": f"Item {n}"} for n in range(3)]
     store = ItemStore(open_client(StoreSettings(), data_dir), collection_name("explorer", "mine"))
@@ -239,7 +240,7 @@ def test_a_query_excluding_3000_history_items_never_returns_one(tmp_path):
     """The store's exclusion ($nin) with a history of thousands: 6,000 items, 3,000 or 5,990 of them excluded."""
     import numpy as np
 
-    from explorer.store import ItemStore, open_client
+    from explorer.store.items import ItemStore, open_client
 
     store = ItemStore(open_client(StoreSettings(), tmp_path), "explorer-big")
     vectors = np.random.default_rng(0).normal(size=(6000, 8)).astype("float32")
@@ -258,7 +259,7 @@ def test_a_history_of_thousands_keeps_the_prompt_inside_the_context(explorer_llm
     """3,000 ratings over a 3,000-item catalogue (long titles, many tags): the prompts the LLM is sent stay
     far inside SmolLM2's 8,192-token context (counted with its own tokenizer), and the profile says
     that the LLM read a sample."""
-    from explorer.profile import ProfileBuilder
+    from explorer.pipeline.profile import ProfileBuilder
 
     words = ["mystery", "space", "jazz", "war", "cooking", "poetry", "horror", "comedy", "history", "travel"]
     items = {f"x{n}": Item(id=f"x{n}", title=f"The Remarkably Long and Winding Title Number {n} " * 4,
@@ -267,7 +268,7 @@ def test_a_history_of_thousands_keeps_the_prompt_inside_the_context(explorer_llm
     catalog = Catalog(items, name="big")
     history = History.of([Rating(item_id=f"x{n}", rating=[5.0, 4.5, 4.0, 1.0][n % 4], timestamp=n) for n in range(3000)])
     settings = Settings()
-    from explorer.prompts import select_prompt
+    from explorer.pipeline.prompts import select_prompt
     builder = ProfileBuilder(catalog, explorer_llm.llm, select_prompt(settings.prompts_dir, "profile_themes"),
                              select_prompt(settings.prompts_dir, "profile_summary"),
                              max_history_in_prompt=10_000)  # the character budget must hold on its own
@@ -285,7 +286,7 @@ def test_a_history_of_thousands_keeps_the_prompt_inside_the_context(explorer_llm
 
 @pytest.fixture
 def session(explorer_fallback):
-    return explorer_fallback.chat(explorer_fallback.persona("Maya"), k=3)
+    return ChatSession(explorer_fallback, explorer_fallback.persona("Maya"), k=3)
 
 
 def test_a_message_of_only_blanks_and_control_characters_asks_for_words(session):

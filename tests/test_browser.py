@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from explorer.processes import free_port
+from explorer.tools.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: run `make browser` (as root)")
@@ -239,7 +239,7 @@ def test_html_in_titles_and_messages_is_shown_as_text(open_browser, tmp_path):
 def test_start_up_shows_progress_instead_of_a_frozen_page(open_browser, explorer_fallback):
     import threading
 
-    from explorer.startup import Startup
+    from explorer.web.startup import Startup
 
     release = threading.Event()
 

@@ -2,12 +2,13 @@
 
 import pytest
 
-from explorer.chat import clean_message, read_intent
+from explorer.chat.session import clean_message, read_intent
+from explorer.chat import ChatSession
 
 
 @pytest.fixture
 def session(explorer_fallback):
-    return explorer_fallback.chat(explorer_fallback.persona("Raven"), k=5)
+    return ChatSession(explorer_fallback, explorer_fallback.persona("Raven"), k=5)
 
 
 def answer(session, message):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from explorer.catalog import Catalog, History, Item, Rating
-from explorer.clusters import ClusterModel, assign_clusters, describe_clusters, transition_matrix
-from explorer.plan import Planner
-from explorer.schema import InterestProfile, Theme
+from explorer.interest.clusters import ClusterModel, assign_clusters, describe_clusters, transition_matrix
+from explorer.pipeline.plan import Planner
+from explorer.pipeline.values import InterestProfile, Theme
 
 
 def test_clustering_is_deterministic_for_a_seed():

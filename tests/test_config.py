@@ -2,7 +2,7 @@ import pytest
 
 from explorer.config import LLMSettings, Settings, resolve_llm_source
 from explorer.errors import BackendUnavailableError
-from explorer.llm import model_load_kwargs
+from explorer.llm.transformers_backend import model_load_kwargs
 
 
 def test_embedded_llm_resolves_to_the_packaged_gguf():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from explorer.schema import InterestProfile, Theme
+from explorer.pipeline.values import InterestProfile, Theme
 
 
 def assert_grounded(result, history, catalog, k):
@@ -27,7 +27,7 @@ def test_persona_gets_grounded_explained_recommendations_from_the_llm(explorer_l
     assert 3 <= len(result.queries) <= 6 and {q.mode for q in result.queries} >= {"deepen"}
     assert result.profile.summary and result.profile.themes
     for rec in result.recommendations:  # whichever path served, nothing outside the item and history is named
-        from explorer.grounding import foreign_titles, item_facts
+        from explorer.pipeline.grounding import foreign_titles, item_facts
         assert not foreign_titles(rec.explanation, explorer_llm.catalog, {rec.item_id, *rec.evidence},
                                   item_facts(explorer_llm.catalog[rec.item_id], rec.query))
     again = explorer_llm.recommend(history, k=4, explore=0.5)

@@ -25,13 +25,13 @@ import pytest
 from explorer.catalog import History, Rating, load_catalog
 from explorer.config import PROJECT_ROOT, Settings
 from explorer.errors import LLMTimeoutError
-from explorer.explain import Explainer
-from explorer.llm_guard import GuardedBackend
-from explorer.plan import Planner
-from explorer.processes import free_port
-from explorer.profile import ProfileBuilder
-from explorer.prompts import select_prompt
-from explorer.schema import ExploreQuery
+from explorer.pipeline.explain import Explainer
+from explorer.llm.guard import GuardedBackend
+from explorer.pipeline.plan import Planner
+from explorer.tools.processes import free_port
+from explorer.pipeline.profile import ProfileBuilder
+from explorer.pipeline.prompts import select_prompt
+from explorer.pipeline.values import ExploreQuery
 
 SETTINGS = Settings()
 CATALOG = load_catalog(SETTINGS.catalog)
@@ -201,7 +201,7 @@ def test_an_ingestion_killed_mid_way_is_completed_by_running_it_again(tmp_path):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    from explorer.store import collection_name
+    from explorer.store.items import collection_name
 
     source = tmp_path / "big.jsonl"
     copies_of_the_demo_catalogue(source, 3)  # 990 items: two upsert batches of at most 512

@@ -14,7 +14,7 @@ PROMPT = [{"role": "user", "content": "Name three slow science fiction films."}]
 def test_converted_copy_loads_the_same_model_and_writes_the_same_text(tmp_path, monkeypatch):
     """The first load converts the GGUF and keeps a copy; the second loads the copy (no GGUF conversion)
     and greedy decoding writes exactly what the GGUF-loaded model writes."""
-    from explorer.llm import TransformersBackend, converted_copy
+    from explorer.llm.transformers_backend import TransformersBackend, converted_copy
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = TransformersBackend(LLMSettings())
@@ -30,7 +30,7 @@ def test_converted_copy_loads_the_same_model_and_writes_the_same_text(tmp_path, 
 def test_a_cache_that_cannot_be_written_costs_nothing_but_speed(explorer_llm, tmp_path):
     """A converted copy that cannot be saved (here: its folder would sit under a file) is skipped, and the
     loaded model is left as it was."""
-    from explorer.llm import save_converted
+    from explorer.llm.transformers_backend import save_converted
 
     llm = explorer_llm.llm
     blocker = tmp_path / "not-a-folder"
@@ -44,7 +44,7 @@ def test_a_cache_that_cannot_be_written_costs_nothing_but_speed(explorer_llm, tm
 def test_bench_reports_each_goal_with_its_reference(explorer_llm, data_dir, tmp_path):
     """The benchmark's LLM section: decode speed against llama.cpp on the same GGUF (when installed) with
     the goal and whether it is met, and greedy output equal to the old default's, written to bench.json."""
-    from explorer.bench import bench_command
+    from explorer.tools.bench import bench_command
 
     bench_command(repeats=1, ingest_items=50, sections="llm,query", decode_tokens=8, out=tmp_path, data_dir=data_dir)
     figures = {f["figure"]: f for f in json.loads((tmp_path / "bench.json").read_text())["figures"]}

@@ -2,7 +2,7 @@ import pytest
 
 from explorer.catalog import load_catalog
 from explorer.errors import DataError
-from explorer.movielens import load_movielens_histories
+from explorer.catalog.movielens import load_movielens_histories
 from tests.conftest import MOVIELENS
 
 

@@ -22,10 +22,10 @@ from pydantic import ValidationError
 from explorer.catalog import History, Rating, history_from_lines, load_catalog, load_history_file
 from explorer.config import Settings
 from explorer.errors import DataError
-from explorer.plan import Planner
-from explorer.profile import ProfileBuilder
-from explorer.prompts import select_prompt
-from explorer.schema import ExploreQuery, InterestProfile, ModelOutputError, parse_choices
+from explorer.pipeline.plan import Planner
+from explorer.pipeline.profile import ProfileBuilder
+from explorer.pipeline.prompts import select_prompt
+from explorer.pipeline.values import ExploreQuery, InterestProfile, ModelOutputError, parse_choices
 
 SETTINGS = Settings()
 CATALOG = load_catalog(SETTINGS.catalog)

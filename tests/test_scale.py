@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from explorer.scale import growth, markdown_table, run_one, synthetic_batch
+from explorer.tools.scale import growth, markdown_table, run_one, synthetic_batch
 
 
 def row(mode, items, p50_ms, disk_mb):

@@ -23,10 +23,10 @@ import pytest
 
 from explorer.config import PROJECT_ROOT, Settings
 from explorer.errors import BackendUnavailableError
-from explorer.processes import free_port, stop_process
-from explorer.session_store import (PostgresSessionStore, SessionStorage, SQLiteSessionStore, StoredSession,
+from explorer.tools.processes import free_port, stop_process
+from explorer.store.sessions import (PostgresSessionStore, SessionStorage, SQLiteSessionStore, StoredSession,
                                     open_session_store)
-from explorer.sessions import SessionManager
+from explorer.chat.live import SessionManager
 
 INSTALL = "apt-get install -y postgresql (or `make postgres`, as root)"
 
@@ -249,7 +249,7 @@ def test_the_app_stops_with_one_line_when_its_session_store_is_unreachable(tmp_p
 
 WRITER = """
 import sys
-from explorer.session_store import SQLiteSessionStore
+from explorer.store.sessions import SQLiteSessionStore
 store = SQLiteSessionStore(sys.argv[1])
 i = 0
 while True:

@@ -10,13 +10,13 @@ import pytest
 
 from explorer.catalog import History, Rating, load_catalog
 from explorer.config import Settings
-from explorer.explain import Explainer, template_explanation
-from explorer.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
-from explorer.plan import Planner
-from explorer.profile import ProfileBuilder, tag_stats
-from explorer.prompts import prompts_for_step, select_prompt
-from explorer.rank import rank
-from explorer.schema import Candidate, ExploreQuery, InterestProfile
+from explorer.pipeline.explain import Explainer, template_explanation
+from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
+from explorer.pipeline.plan import Planner
+from explorer.pipeline.profile import ProfileBuilder, tag_stats
+from explorer.pipeline.prompts import prompts_for_step, select_prompt
+from explorer.pipeline.rank import rank
+from explorer.pipeline.values import Candidate, ExploreQuery, InterestProfile
 
 SETTINGS = Settings()
 CATALOG = load_catalog(SETTINGS.catalog)
@@ -163,7 +163,7 @@ def test_grounding_helpers_on_hand_made_cases():
 
 
 def test_deepen_queries_share_one_lane_and_lanes_keep_the_explore_mix():
-    from explorer.rank import lanes_for
+    from explorer.pipeline.rank import lanes_for
 
     queries = [ExploreQuery(text="a b", mode="deepen"), ExploreQuery(text="c d", mode="deepen"),
                ExploreQuery(text="e f", mode="novel")]
@@ -181,6 +181,6 @@ def test_deepen_queries_share_one_lane_and_lanes_keep_the_explore_mix():
 def test_an_item_may_quote_its_own_description_without_a_grounding_violation():
     item = CATALOG["book-stories-of-your-life-and-others-2002"]
     text = template_explanation(item, [CATALOG["film-interstellar-2014"]], ExploreQuery(text="x y", mode="deepen"))
-    from explorer.grounding import item_facts
+    from explorer.pipeline.grounding import item_facts
     assert "Arrival" in item.description
     assert foreign_titles(text, CATALOG, {item.id, "film-interstellar-2014"}, item_facts(item)) == []

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from explorer.catalog import Catalog, Item
-from explorer.chroma_server import chroma_server as run_server
-from explorer.processes import free_port
+from explorer.tools.chroma_server import chroma_server as run_server
+from explorer.tools.processes import free_port
 from explorer.config import Settings, StoreSettings
 from explorer.errors import IndexUnavailableError
-from explorer.store import OVERFETCH_LIMIT, ItemStore, StoreServerUnavailableError, open_client
+from explorer.store.items import OVERFETCH_LIMIT, ItemStore, StoreServerUnavailableError, open_client
 
 
 def catalog_of(*items: Item) -> Catalog:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.catalog import History
-from explorer.collab import Interactions, ItemItemCF as _ItemItemScores, top_items
+from explorer.interest.collab import Interactions, ItemItemCF as _ItemItemScores, top_items
 
 __all__ = ["EmbeddingSimilarity", "Interactions", "ItemItemCF", "Popularity"]
 

@@ -44,7 +44,7 @@ def eval_command(
 
 
 def main():
-    from explorer.cli import run_typer
+    from explorer.console import run_typer
 
     app = typer.Typer(add_completion=False)
     app.command()(eval_command)

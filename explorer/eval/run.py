@@ -21,9 +21,9 @@ from explorer.config import PROJECT_ROOT, Settings
 from explorer.eval import metrics as M
 from explorer.eval.baselines import EmbeddingSimilarity, Interactions, ItemItemCF, Popularity
 from explorer.eval.splits import UserSplit, sample_users
-from explorer.grounding import foreign_titles, item_facts
-from explorer.profile import history_facts
-from explorer.prompts import prompts_for_step
+from explorer.pipeline.grounding import foreign_titles, item_facts
+from explorer.pipeline.profile import history_facts
+from explorer.pipeline.prompts import prompts_for_step
 
 LLM_STEPS = ("profile_themes", "profile_summary", "plan", "explain")
 
@@ -39,7 +39,7 @@ class Dataset:
 def load_dataset(path: Path | None, settings: Settings) -> Dataset:
     """A MovieLens folder (regions = exact genre combination), or the demo catalogue and personas."""
     if path is not None and Path(path).is_dir():
-        from explorer.movielens import load_movielens_histories
+        from explorer.catalog.movielens import load_movielens_histories
 
         catalog = load_catalog(path, "movielens")
         genres = _movielens_genres(Path(path))
@@ -83,7 +83,7 @@ class EvalConfig:
 def evaluate(config: EvalConfig, settings: Settings | None = None) -> dict:
     from tqdm.auto import tqdm
 
-    from explorer.explorer import Explorer
+    from explorer.facade import Explorer
 
     settings = settings or Settings()
     dataset = load_dataset(config.data, settings)

@@ -51,7 +51,7 @@ def test_embedding_similarity_uses_the_liked_centre():
 def test_item_item_cf_beats_popularity_on_real_movielens():
     from explorer.catalog import load_catalog
     from explorer.eval.metrics import ndcg_at_k
-    from explorer.movielens import load_movielens_histories
+    from explorer.catalog.movielens import load_movielens_histories
 
     histories = load_movielens_histories(MOVIELENS)
     splits = sample_users(histories, 60, seed=42)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from explorer.processes import free_port, stop_process
+from explorer.tools.processes import free_port, stop_process
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from typing import Any
 
 from explorer.config import LLMSettings
 from explorer.errors import BackendUnavailableError
-from explorer.llm_guard import time_left
-from explorer.llm_text import ChatTemplate, ends_with_prefix, template_for, validated_json
+from explorer.llm.guard import time_left
+from explorer.llm.templates import ChatTemplate, ends_with_prefix, template_for, validated_json
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The cost curve: how ingestion, disk, memory and query latency grow with the catalogue, for both store modes.
 
-    python -m explorer.scale --sizes 10000,100000 --modes persistent,http --out docs/results/scale.json
-    python -m explorer.scale --with-1m --modes persistent          # adds 1,000,000 items (not part of CI)
+    python -m explorer.tools.scale --sizes 10000,100000 --modes persistent,http --out docs/results/scale.json
+    python -m explorer.tools.scale --with-1m --modes persistent          # adds 1,000,000 items (not part of CI)
 
 Synthetic catalogues: seeded random unit vectors (dimension 384, as all-MiniLM-L6-v2) with realistic metadata
 (item_id, kind, cluster, year, title) and a short document, so no model is needed. Each (mode, size) runs in a
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.processes import peak_rss_mb
+from explorer.tools.processes import peak_rss_mb
 
 DIM = 384
 KINDS = ["film", "book", "album", "podcast", "game"]
@@ -53,9 +53,9 @@ def run_one(mode: str, size: int, workdir: Path, queries: int, seconds_per_set: 
     """Build one store of `size` items and measure it; returns one row of the results."""
     from contextlib import ExitStack
 
-    from explorer.chroma_server import chroma_server
+    from explorer.tools.chroma_server import chroma_server
     from explorer.config import StoreSettings
-    from explorer.store import ItemStore, open_client
+    from explorer.store.items import ItemStore, open_client
 
     with ExitStack() as stack:
         if mode == "http":
@@ -188,7 +188,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m explorer.scale", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m explorer.tools.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated catalogue sizes")
     parser.add_argument("--with-1m", action="store_true", help="also 1,000,000 items (tens of minutes on 2 cores)")
     parser.add_argument("--modes", default="persistent,http", help="persistent, http or both")
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 workdir = Path(tmp) / f"{mode}-{size}"
                 workdir.mkdir()
                 began = time.perf_counter()
-                proc = subprocess.run([sys.executable, "-m", "explorer.scale", "--one", f"{mode}:{size}",
+                proc = subprocess.run([sys.executable, "-m", "explorer.tools.scale", "--one", f"{mode}:{size}",
                                        "--workdir", str(workdir), "--queries", str(args.queries),
                                        "--seconds-per-set", str(args.seconds_per_set), "--seed", str(args.seed)],
                                       capture_output=True, text=True)
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"({rows[-1]['ingest_items_per_s']:,} items/s ingest, "
                       f"top-10 p50 {rows[-1]['latency_ms']['top10']['p50']} ms)", file=sys.stderr, flush=True)
                 shutil.rmtree(workdir, ignore_errors=True)
-    result = {"command": "python -m explorer.scale " + " ".join(argv if argv is not None else sys.argv[1:]),
+    result = {"command": "python -m explorer.tools.scale " + " ".join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
               "chromadb": _chromadb_version(), "rows": rows, "growth": growth(rows)}
     print(markdown_table(rows))

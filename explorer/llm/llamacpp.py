@@ -18,8 +18,8 @@ from typing import Any
 
 from explorer.config import LLMSettings, resolve_llm_source
 from explorer.errors import BackendUnavailableError
-from explorer.llm_guard import time_left
-from explorer.llm_text import ChatTemplate, validated_json
+from explorer.llm.guard import time_left
+from explorer.llm.templates import ChatTemplate, validated_json
 
 INSTALL = "pip install -r requirements-llamacpp.txt"
 

@@ -7,10 +7,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,41 +16,22 @@ import numpy as np
 
 from explorer.catalog import (Catalog, History, ParsedHistory, Persona, history_from_lines, load_catalog,
                               load_history_file, load_personas, require_usable)
-from explorer.clusters import cached_cluster_model
-from explorer.collab import Interactions, ItemItemCF
+from explorer.interest.clusters import cached_cluster_model
+from explorer.interest.collab import Interactions, ItemItemCF
 from explorer.config import Settings
-from explorer.embed import Embedder
+from explorer.resources import load_once
+from explorer.store.embed import Embedder
 from explorer.errors import UnknownPersonaError
-from explorer.explain import Explainer, Explanation, pick_evidence
+from explorer.pipeline.explain import Explainer, Explanation, pick_evidence
 from explorer.llm import load_backend
-from explorer.plan import Planner
-from explorer.profile import ProfileBuilder, ProfileOutcome
-from explorer.prompts import select_prompt
-from explorer.rank import lanes_for, rank
-from explorer.retrieve import Retriever
-from explorer.schema import InterestProfile, Recommendation, RecommendResult, StepPaths
-from explorer.store import ItemStore, collection_name, open_client
-
-_shared: dict[tuple, Any] = {}
-_shared_lock = threading.Lock()
-
-
-def shared(key: tuple, factory):
-    """Models are loaded once per process, whatever number of Explorers or sessions use them."""
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = factory()
-        return _shared[key]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One step of a streamed recommendation: profile, plan, item, token, explanation, result."""
-
-    kind: str
-    data: Any
-    index: int | None = None
-
+from explorer.pipeline.plan import Planner
+from explorer.pipeline.profile import ProfileBuilder, ProfileOutcome
+from explorer.pipeline.prompts import select_prompt
+from explorer.pipeline.rank import lanes_for, rank
+from explorer.pipeline.retrieve import Retriever
+from explorer.pipeline.events import Event, EventKind
+from explorer.pipeline.values import InterestProfile, Recommendation, RecommendResult, StepPaths
+from explorer.store.items import ItemStore, collection_name, open_client
 
 class Explorer:
     def __init__(self, settings: Settings | None = None, *, catalog: Catalog | str | Path | None = None,
@@ -71,14 +50,14 @@ class Explorer:
             catalog = load_catalog(catalog or s.catalog, catalog_format)
         self.catalog = catalog
         stage("loading the embedding model")
-        self.embedder: Embedder = shared(("embed", s.embed.model_dump_json()), lambda: Embedder(s.embed))
+        self.embedder: Embedder = load_once(("embed", s.embed.model_dump_json()), lambda: Embedder(s.embed))
         stage("opening the index")
-        client = shared(("chroma", s.store.model_dump_json(), str(s.data_dir)), lambda: open_client(s.store, s.data_dir))
+        client = load_once(("chroma", s.store.model_dump_json(), str(s.data_dir)), lambda: open_client(s.store, s.data_dir))
         self.store = ItemStore(client, collection_name(s.store.collection_prefix, catalog.name))
         stage(f"indexing the catalogue ({len(catalog)} items; only new or changed ones are embedded)")
         self.sync_report = self.store.sync(catalog, self.embedder, progress=progress)
         stage("loading the language model" if s.llm.backend != "none" else "preparing the pipeline")
-        self.llm = shared(("llm", s.llm.model_dump_json()), lambda: load_backend(s.llm))
+        self.llm = load_once(("llm", s.llm.model_dump_json()), lambda: load_backend(s.llm))
         use = lambda flag: self.llm if flag else None
         variant = s.prompt_variants.get
         self.profiler = ProfileBuilder(catalog, use(s.pipeline.profile_with_llm),
@@ -163,7 +142,7 @@ class Explorer:
                   profile: InterestProfile | None = None, request: str | None = None,
                   kinds: list[str] | None = None, explain: bool = True) -> RecommendResult:
         for event in self.recommend_stream(history, k, explore, profile, request, kinds, explain):
-            if event.kind == "result":
+            if event.kind is EventKind.RESULT:
                 return event.data
         raise RuntimeError("recommend_stream ended without a result")  # a bug, not a user error
 
@@ -189,12 +168,12 @@ class Explorer:
         else:
             profile_path, notes = "edited", []
         lap("profile")
-        yield Event("profile", profile)
+        yield Event(EventKind.PROFILE, profile)
 
         planned = self.planner.plan(profile, explore, request=request, history=history)
         notes += planned.notes
         lap("plan")
-        yield Event("plan", planned.queries)
+        yield Event(EventKind.PLAN, planned.queries)
 
         cited = {i for t in profile.themes for i in t.evidence}
         seeds = History.of([r for r in history.liked if r.item_id in cited]) if profile_path == "edited" else None
@@ -215,18 +194,18 @@ class Explorer:
             evidence_ids = pick_evidence(item.id, history, embeddings, 2, theme_evidence.get(query.anchor or "", ()))
             rec = Recommendation(item_id=item.id, title=item.title, kind=item.kind, year=item.year, score=score,
                                  mode=query.mode, query=query.text, evidence=tuple(evidence_ids))
-            yield Event("item", rec, index)
+            yield Event(EventKind.ITEM, rec, index)
             explanation = Explanation("", "fallback")
             if explain:
                 for piece in self.explainer.stream(item, [self.catalog[e] for e in evidence_ids], query):
                     if isinstance(piece, Explanation):
                         explanation = piece
                     else:
-                        yield Event("token", piece, index)
+                        yield Event(EventKind.TOKEN, piece, index)
                 if explanation.note:
                     notes.append(explanation.note)
                 paths.append(explanation.path)
-                yield Event("explanation", explanation, index)
+                yield Event(EventKind.EXPLANATION, explanation, index)
             recommendations.append(rec.model_copy(update={"explanation": explanation.text,
                                                           "explanation_path": explanation.path}))
         lap("explain")
@@ -234,7 +213,7 @@ class Explorer:
         result = RecommendResult(profile=profile, queries=planned.queries, recommendations=recommendations,
                                  paths=StepPaths(profile=profile_path, plan=planned.path, explain=explain_path),
                                  notes=notes, seconds=seconds)
-        yield Event("result", result)
+        yield Event(EventKind.RESULT, result)
 
     def known_profile(self, history: History) -> InterestProfile | None:
         """The profile of this history if it has been built already (no model call), else None."""
@@ -246,8 +225,3 @@ class Explorer:
         ids, vectors = self.store.all_embeddings()
         keep = [i for i, item_id in enumerate(ids) if item_id in self.catalog]
         return [ids[i] for i in keep], vectors[keep]
-
-    def chat(self, history: History, explore: float = 0.3, k: int = 5):
-        from explorer.chat import ChatSession
-
-        return ChatSession(self, history, explore=explore, k=k)

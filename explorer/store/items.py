@@ -17,7 +17,7 @@ import numpy as np
 
 from explorer.catalog import Catalog, Item
 from explorer.config import StoreSettings
-from explorer.embed import Embedder
+from explorer.store.embed import Embedder
 from explorer.errors import ExplorerError, IndexUnavailableError, rebuild_command
 
 
@@ -94,7 +94,7 @@ def _server_errors(method):
 # Exclusions up to this size are applied by over-fetching n + len(exclude) neighbours and dropping the excluded
 # ones here. Chroma evaluates a metadata filter such as `item_id $nin [...]` over the metadata of every item
 # it lets through, so its cost grows with the catalogue whatever the list's length, while over-fetching only
-# widens the HNSW search. Measured on 2 cores (`python -m explorer.scale`, README "Scaling out"): a 20-id
+# widens the HNSW search. Measured on 2 cores (`python -m explorer.tools.scale`, README "Scaling out"): a 20-id
 # history at 30k items, 174 ms with `$nin` against 2.3 ms over-fetching; 5,000 ids at 100k items, 473 against
 # 113 ms. Longer exclusions fall back to `$nin`, whose cost does not grow with the list.
 OVERFETCH_LIMIT = 10_000

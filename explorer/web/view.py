@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 
 from explorer.catalog import Catalog, History
-from explorer.schema import InterestProfile, Recommendation
+from explorer.pipeline.values import InterestProfile, Recommendation
 
 MODE_HINT = {"deepen": "more of what you like", "adjacent": "a step beside it", "novel": "something new"}
 

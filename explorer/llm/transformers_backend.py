@@ -1,4 +1,4 @@
-"""The language model behind the profile, plan and explain steps.
+"""The transformers backend: the packaged GGUF de-quantised, a hub id or a local folder, optionally 4/8-bit on CUDA.
 
 One small backend interface (`generate`, `stream`, `choose`) with a transformers implementation, and a
 LangChain chat-model adapter so prompt templates pipe into it and stream end to end. Every caller
@@ -16,33 +16,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
 
 from explorer.config import LLMSettings, resolve_llm_source
 from explorer.errors import BackendUnavailableError
-from explorer.llm_guard import time_left, with_timeout
+from explorer.llm.guard import time_left
 
 log = logging.getLogger(__name__)
 
-ROLES = {"human": "user", "ai": "assistant", "system": "system"}
-
-
-class LLMBackend(Protocol):
-    """What the pipeline needs from a model. Messages are [{"role", "content"}]; a trailing assistant
-    message is a prefix the answer must continue (it is not repeated in the output)."""
-
-    model_id: str
-
-    def generate(self, messages: list[dict], max_new_tokens: int | None = None) -> str: ...
-
-    def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]: ...
-
-    def choose(self, messages: list[dict], schema: dict, max_new_tokens: int | None = None) -> dict: ...
 
 
 def model_load_kwargs(settings: LLMSettings, cuda_available: bool) -> dict[str, Any]:
@@ -235,55 +217,3 @@ class TransformersBackend:
             with self._threads():
                 raw = generator(Chat(messages), **self._generation_kwargs(max_new_tokens or 200))
         return json.loads(raw)
-
-
-@with_timeout  # every backend gets settings.timeout_s per call (explorer/llm_guard.py)
-def load_backend(settings: LLMSettings) -> LLMBackend | None:
-    """The configured backend, or None when the LLM is switched off (every step then uses its fallback)."""
-    match settings.backend:
-        case "none":
-            return None
-        case "transformers":
-            return TransformersBackend(settings)
-        case "llamacpp":
-            from explorer.llm_llamacpp import LlamaCppBackend
-
-            return LlamaCppBackend(settings)
-        case "openai":
-            from explorer.llm_remote import RemoteBackend
-
-            return RemoteBackend(settings)
-        case "auto":  # llama.cpp where it is installed and the model is a GGUF: same file, several times faster
-            from explorer.llm_llamacpp import LlamaCppBackend, gguf_path, llamacpp_available
-
-            if llamacpp_available() and gguf_path(settings) is not None:
-                return LlamaCppBackend(settings)
-            return TransformersBackend(settings)
-    raise BackendUnavailableError(f"unknown LLM backend {settings.backend!r}")
-
-
-class BackendChatModel(BaseChatModel):
-    """LangChain face of a backend, so `prompt | model | StrOutputParser()` works and streams."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    backend: Any
-    max_new_tokens: int | None = None
-
-    @property
-    def _llm_type(self) -> str:
-        return "explorer-local"
-
-    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs) -> ChatResult:
-        text = self.backend.generate(to_role_dicts(messages), self.max_new_tokens)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
-    def _stream(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs) -> Iterator[ChatGenerationChunk]:
-        for piece in self.backend.stream(to_role_dicts(messages), self.max_new_tokens):
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
-
-
-def to_role_dicts(messages: list[BaseMessage]) -> list[dict]:
-    return [{"role": ROLES.get(m.type, m.type), "content": str(m.content)} for m in messages]

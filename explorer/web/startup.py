@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from explorer.config import Settings
-from explorer.explorer import Explorer
+from explorer.facade import Explorer
 
 
 class Startup:

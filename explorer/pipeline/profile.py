@@ -8,9 +8,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from explorer.catalog import Catalog, History
-from explorer.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
-from explorer.prompts import Prompt
-from explorer.schema import InterestProfile, Path_, Theme, parse_choices
+from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
+from explorer.pipeline.prompts import Prompt
+from explorer.pipeline.values import InterestProfile, Path_, Theme, parse_choices
 
 MAX_THEMES = 4
 MAX_AVOID = 4

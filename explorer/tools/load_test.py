@@ -1,8 +1,8 @@
 """Load script (not a test): N concurrent chat sessions against the running web app, through its HTTP API.
 
-    python -m explorer.load --url http://127.0.0.1:7860 --sessions 1,4,16 --turns 3 --max-seconds 300 \\
+    python -m explorer.tools.load_test --url http://127.0.0.1:7860 --sessions 1,4,16 --turns 3 --max-seconds 300 \\
         --out docs/results/load.json
-    python -m explorer.load --serve --data-dir .explorer ...   # starts app.py on a free loopback port, then stops it
+    python -m explorer.tools.load_test --serve --data-dir .explorer ...   # starts app.py on a free loopback port, then stops it
 
 Each session is its own `gradio_client.Client` (its own browser session): it picks a demo persona, then
 sends `--turns` messages. Every request's latency is recorded; the report gives requests per minute,
@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from explorer.config import PROJECT_ROOT, Settings
-from explorer.processes import free_port, stop_process
+from explorer.tools.processes import free_port, stop_process
 
 MESSAGES = ["something lighter", "surprise me", "less horror", "more like the second one",
             "why did you suggest the first one?"]
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
         results = measure(args.url)
     settings = Settings()
     report = {
-        "command": "python -m explorer.load " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m explorer.tools.load_test " + " ".join(argv if argv is not None else sys.argv[1:]),
         "llm": "none (fallbacks)" if args.no_llm else f"{settings.llm.backend}: {settings.llm.model}",
         "app_concurrency": "1 (app.py default: one model-using event at a time)",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),

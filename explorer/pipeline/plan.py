@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from explorer.catalog import Catalog, History
-from explorer.clusters import ClusterModel
-from explorer.injection import strip_injection
-from explorer.prompts import Prompt
-from explorer.schema import ExploreQuery, InterestProfile, Path_, parse_choices
+from explorer.interest.clusters import ClusterModel
+from explorer.pipeline.injection import strip_injection
+from explorer.pipeline.prompts import Prompt
+from explorer.pipeline.values import ExploreQuery, InterestProfile, Path_, parse_choices
 
 MIN_TAG_ITEMS = 2  # a tag on a single item is too thin to explore
 

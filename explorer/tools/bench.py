@@ -1,4 +1,4 @@
-"""`python -m explorer.bench` / `explorer bench`: speed and memory of the embedded default, each figure
+"""`python -m explorer.tools.bench` / `explorer bench`: speed and memory of the embedded default, each figure
 a median over repeats and, where the machine decides it, a ratio against a reference measured in the same run.
 
 The goals of the speed issue are checked at the end: each with its figure, its reference, the ratio and
@@ -24,7 +24,7 @@ from typing import Annotated, Optional
 import typer
 
 from explorer.config import PROJECT_ROOT
-from explorer.processes import free_port, peak_rss_mb, stop_process
+from explorer.tools.processes import free_port, peak_rss_mb, stop_process
 
 MOVIELENS = PROJECT_ROOT.parent / "shared" / "data" / "movielens-small"
 PROMPT = [{"role": "system", "content": "You are a helpful assistant."},
@@ -79,7 +79,7 @@ def bench_command(
     if unknown := chosen - set(SECTIONS):
         raise typer.BadParameter(f"unknown sections {sorted(unknown)}; choose from {','.join(SECTIONS)}")
     from explorer.config import Settings
-    from explorer.explorer import Explorer
+    from explorer.facade import Explorer
 
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
     ex = Explorer(settings, progress=True)  # builds the demo index once, so the cold starts below find it built
@@ -124,7 +124,7 @@ def _cold_start(settings, repeats: int) -> list[Figure]:
 
 def _ingestion(ex, settings, ingest_items: int, repeats: int) -> list[Figure]:
     from explorer.catalog import Catalog, load_catalog
-    from explorer.store import ItemStore, open_client
+    from explorer.store.items import ItemStore, open_client
 
     source = load_catalog(MOVIELENS) if MOVIELENS.is_dir() else ex.catalog
     items = dict(list(source.items.items())[:ingest_items])
@@ -208,8 +208,8 @@ def _llm_decode(llm, repeats: int, n_tokens: int) -> list[Figure]:
 def _dtype_quality(ex, personas: int) -> list[Figure]:
     """The configured dtype against fp32 on what users read: the explanations of the top 5 items of a few
     demo personas (same items, same evidence), written by each, then checked by the grounding rules."""
-    from explorer.explain import Explainer
-    from explorer.llm import TransformersBackend
+    from explorer.pipeline.explain import Explainer
+    from explorer.llm.transformers_backend import TransformersBackend
 
     dtype = ex.llm.settings.dtype
     if dtype == "float32":
@@ -301,7 +301,7 @@ def _pipeline(ex, repeats: int, backend: str) -> list[Figure]:
 def _llamacpp_pipeline(settings, repeats: int, reference_rec: float | None) -> list[Figure]:
     """The same recommendation through the llama.cpp backend (the goal: <= 3 s, first token <= 1 s)."""
     from explorer.errors import ExplorerError
-    from explorer.explorer import Explorer
+    from explorer.facade import Explorer
 
     try:
         ex = Explorer(settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "llamacpp"})}))
@@ -398,7 +398,7 @@ def _report(rows: list[Figure], out: Path | None, repeats: int) -> None:
 
 
 def main():
-    from explorer.cli import run_typer
+    from explorer.console import run_typer
 
     app = typer.Typer(add_completion=False)
     app.command()(bench_command)

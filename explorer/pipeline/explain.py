@@ -10,10 +10,10 @@ import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 
 from explorer.catalog import Catalog, History, Item
-from explorer.grounding import first_sentences, foreign_titles, item_facts, looks_degenerate, unsupported_names
+from explorer.pipeline.grounding import first_sentences, foreign_titles, item_facts, looks_degenerate, unsupported_names
 from explorer.llm import BackendChatModel
-from explorer.prompts import Prompt
-from explorer.schema import ExploreQuery, Path_
+from explorer.pipeline.prompts import Prompt
+from explorer.pipeline.values import ExploreQuery, Path_
 
 MAX_EXPLANATION_TOKENS = 48
 

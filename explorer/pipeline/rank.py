@@ -11,7 +11,7 @@ from collections.abc import Hashable
 import numpy as np
 
 from explorer.catalog import Catalog
-from explorer.schema import Candidate, ExploreQuery, InterestProfile
+from explorer.pipeline.values import Candidate, ExploreQuery, InterestProfile
 
 
 def avoided(tags: tuple[str, ...], avoid: tuple[str, ...]) -> bool:

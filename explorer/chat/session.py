@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from explorer.catalog import History, Rating
 from explorer.errors import ExplorerError
-from explorer.explorer import Event
-from explorer.injection import strip_injection
-from explorer.schema import InterestProfile, RecommendResult, Theme
+from explorer.pipeline.events import Event, EventKind
+from explorer.pipeline.injection import strip_injection
+from explorer.pipeline.values import InterestProfile, RecommendResult, Theme
 
 MAX_MESSAGE_CHARS = 500
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
@@ -300,4 +300,4 @@ class ChatSession:
 
 
 def _text(piece: str, index: int | None = None) -> Event:
-    return Event("text", piece, index)
+    return Event(EventKind.TEXT, piece, index)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from explorer.catalog import Catalog, normalise_title
 from explorer.config import PROJECT_ROOT
-from explorer.injection import find_injection, strip_injection
+from explorer.pipeline.injection import find_injection, strip_injection
 
 ECHO_WORDS = 6  # this many words in a row copied from a system prompt is an echo of it
 

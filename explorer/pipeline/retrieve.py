@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.catalog import History
-from explorer.clusters import ClusterModel
-from explorer.collab import ItemItemCF
-from explorer.embed import Embedder
-from explorer.schema import Candidate, ExploreQuery
-from explorer.store import ItemStore
+from explorer.interest.clusters import ClusterModel
+from explorer.interest.collab import ItemItemCF
+from explorer.store.embed import Embedder
+from explorer.pipeline.values import Candidate, ExploreQuery
+from explorer.store.items import ItemStore
 
 
 class Retriever:

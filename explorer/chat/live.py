@@ -2,7 +2,7 @@
 
 Each browser session has an unguessable id. Its state (a `ChatSession.to_dict()` snapshot plus a label
 saying where the history came from) is saved after every change, with an event for each message, 👍/👎
-and profile edit (explorer/session_store.py: SQLite by default, PostgreSQL for several replicas).
+and profile edit (explorer/store/sessions.py: SQLite by default, PostgreSQL for several replicas).
 
 Live sessions are also kept in memory, so a request does not rebuild the session from its snapshot.
 Several processes may share one store (app replicas on PostgreSQL, or on one SQLite file), so memory is
@@ -20,8 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from explorer.catalog import History
-from explorer.chat import ChatSession
-from explorer.session_store import (PostgresSessionStore, SessionStorage, SQLiteSessionStore, StoredSession,
+from explorer.chat.session import ChatSession
+from explorer.store.sessions import (PostgresSessionStore, SessionStorage, SQLiteSessionStore, StoredSession,
                                     open_session_store)
 
 __all__ = ["LiveSession", "PostgresSessionStore", "SQLiteSessionStore", "SessionManager", "SessionStorage",
@@ -90,7 +90,7 @@ class SessionManager:
               k: int = 5) -> LiveSession:
         """A fresh conversation over `history`, under `session_id` (kept) or a new id."""
         session_id = session_id if valid_session_id(session_id) else new_session_id()
-        live = LiveSession(session_id, self.explorer.chat(history, explore=explore, k=k), label)
+        live = LiveSession(session_id, ChatSession(self.explorer, history, explore=explore, k=k), label)
         self._remember(live)
         self.save(live, ("start", {"label": label, "items": len(history)}))
         return live

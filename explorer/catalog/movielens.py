@@ -10,7 +10,8 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from explorer.catalog import Catalog, History, Item, Rating, _read_text, _validate
+from explorer.catalog.files import read_text, validate_row
+from explorer.catalog.model import Catalog, History, Item, Rating
 from explorer.errors import DataError
 
 TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
@@ -21,7 +22,7 @@ TAGS_PER_MOVIE = 5
 def _rows(path: Path, required: list[str]):
     if not path.is_file():
         raise DataError("missing MovieLens file", path=path)
-    reader = csv.DictReader(_read_text(path).splitlines())
+    reader = csv.DictReader(read_text(path).splitlines())
     missing = [c for c in required if c not in (reader.fieldnames or [])]
     if missing:
         raise DataError(f"missing column(s) {missing}", path=path, line=1, field=missing[0])
@@ -47,7 +48,7 @@ def load_movielens_catalog(folder: str | Path) -> Catalog:
             title = f"{article.group(2)} {article.group(1)}".replace("L' ", "L'")
         genres = [g.lower() for g in row["genres"].split("|") if g and g != "(no genres listed)"]
         extra = [t for t, _ in user_tags[row["movieId"]].most_common(TAGS_PER_MOVIE)]
-        item = _validate(Item, {"id": row["movieId"], "title": title or raw_title, "kind": "film", "year": year,
+        item = validate_row(Item, {"id": row["movieId"], "title": title or raw_title, "kind": "film", "year": year,
                                 "tags": genres + extra, "description": ""}, path, line)
         items[item.id] = item
     if not items:
