@@ -284,8 +284,8 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                         yield {groups[event.index]: gr.update(visible=True),
                                cards[event.index]: view.card_html(event.index + 1, event.data, explorer.catalog, writing=True)}
                     elif event.kind == "explanation" and event.index in recs:
-                        rec = recs[event.index].model_copy(update={"explanation": event.data.text,
-                                                                   "explanation_path": event.data.path})
+                        rec = recs[event.index].model_copy(update={"explanation": event.data.value,
+                                                                   "explanation_served_by": event.data.served_by})
                         yield {cards[event.index]: view.card_html(event.index + 1, rec, explorer.catalog)}
             except ExplorerError as exc:
                 messages[-1]["content"] = view.chat_text(f"Sorry: {exc}")

@@ -94,11 +94,11 @@ def profile(persona: PersonaOpt = None, history: HistoryOpt = None, user: UserOp
     ex = _explorer(data_dir, catalog, no_llm)
     outcome = ex.profile(_history(ex, persona, history, user))
     if as_json:
-        print(json.dumps({"profile": outcome.profile.model_dump(), "path": outcome.path, "notes": outcome.notes},
+        print(json.dumps({"profile": outcome.value.model_dump(), "served_by": outcome.served_by, "notes": outcome.notes},
                          indent=2, ensure_ascii=False))
         return
-    _print_profile(outcome.profile, ex)
-    out.print(f"[dim]served by: {outcome.path}[/]")
+    _print_profile(outcome.value, ex)
+    out.print(f"[dim]served by: {outcome.served_by}[/]")
 
 
 @app.command()
@@ -118,9 +118,9 @@ def recommend(persona: PersonaOpt = None, history: HistoryOpt = None, user: User
     table = Table("#", "item", "mode", "query", "why", show_lines=True)
     for n, rec in enumerate(result.recommendations, 1):
         table.add_row(str(n), f"{rec.title}\n[dim]{rec.kind}, {rec.year or '?'}[/]", rec.mode, rec.query,
-                      f"{rec.explanation}\n[dim]({rec.explanation_path})[/]")
+                      f"{rec.explanation}\n[dim]({rec.explanation_served_by})[/]")
     out.print(table)
-    out.print(f"[dim]paths: {result.paths.model_dump()}  seconds: {result.seconds}[/]")
+    out.print(f"[dim]paths: {result.served_by.model_dump()}  seconds: {result.seconds}[/]")
     for note in result.notes:
         out.print(f"[dim]note: {note}[/]")
 

@@ -80,24 +80,50 @@ class StoreSettings(_Section):
     collection_prefix: str = "explorer"
 
 
-class PipelineSettings(_Section):
-    queries: int = Field(default=4, ge=3, le=6)
-    per_query: int = Field(default=12, ge=1, le=200)
-    mmr_lambda: float = Field(default=0.9, ge=0.0, le=1.0)  # chosen by evaluation (README, Results)
-    explain_with_llm: bool = True
-    profile_with_llm: bool = True
-    plan_with_llm: bool = True
+class ProfileConfig(_Section):
+    """Step 1, history -> interest profile (explorer/pipeline/profile.py)."""
+    with_llm: bool = True
     max_history_in_prompt: int = Field(default=12, ge=1)
+
+
+class PlanConfig(_Section):
+    """Step 2, profile -> exploratory queries (explorer/pipeline/plan.py), in the interest clusters' vocabulary."""
+    with_llm: bool = True
+    queries: int = Field(default=4, ge=3, le=6)
     # Interest clusters: the vocabulary the planner explores in (None = about sqrt(items / 10), 8 to 100).
     use_clusters: bool = True
     clusters: int | None = Field(default=None, ge=2, le=1000)
     cluster_seed: int = 0
+
+
+class RetrieveConfig(_Section):
+    """Step 3, each query -> candidates (explorer/pipeline/retrieve.py)."""
+    per_query: int = Field(default=12, ge=1, le=200)
     # Grounding a query: blend of its text relevance and the collaborative score (item-item CF).
     # Chosen by evaluation on MovieLens (README, Results): the collaborative score carries accuracy.
     relevance_weight: float = Field(default=0.1, ge=0.0)
     collab_weight: float = Field(default=0.9, ge=0.0)
     # Below this many users the collaborative score is trusted proportionally less (8 demo personas: 8%).
     collab_full_trust_users: int = Field(default=100, ge=1)
+
+
+class RankConfig(_Section):
+    """Step 4, merge and diversify (explorer/pipeline/rank.py)."""
+    mmr_lambda: float = Field(default=0.9, ge=0.0, le=1.0)  # chosen by evaluation (README, Results)
+
+
+class ExplainConfig(_Section):
+    """Step 5, why this item for this person (explorer/pipeline/explain.py)."""
+    with_llm: bool = True
+
+
+class PipelineSettings(_Section):
+    """One section per step; each step is built from its own (`Step.from_config`)."""
+    profile: ProfileConfig = Field(default_factory=ProfileConfig)
+    plan: PlanConfig = Field(default_factory=PlanConfig)
+    retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig)
+    rank: RankConfig = Field(default_factory=RankConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
 
 
 class SessionSettings(_Section):

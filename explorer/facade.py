@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +24,18 @@ from explorer.config import Settings
 from explorer.resources import load_once
 from explorer.store.embed import Embedder
 from explorer.errors import UnknownPersonaError
-from explorer.pipeline.explain import Explainer, Explanation, pick_evidence
+from explorer.pipeline.explain import Explainer, pick_evidence
 from explorer.llm import load_backend
 from explorer.pipeline.plan import Planner
-from explorer.pipeline.profile import ProfileBuilder, ProfileOutcome
-from explorer.pipeline.prompts import select_prompt
+from explorer.pipeline.profile import ProfileBuilder
 from explorer.pipeline.rank import lanes_for, rank
 from explorer.pipeline.retrieve import Retriever
 from explorer.pipeline.events import Event, EventKind
-from explorer.pipeline.values import InterestProfile, Recommendation, RecommendResult, StepPaths
+from explorer.pipeline.values import InterestProfile, Recommendation, RecommendResult, StepResult, StepsServedBy
 from explorer.store.items import ItemStore, collection_name, open_client
+
+PROFILE_CACHE_SIZE = 256  # histories whose profiles are kept; the oldest unused goes first
+
 
 class Explorer:
     def __init__(self, settings: Settings | None = None, *, catalog: Catalog | str | Path | None = None,
@@ -56,36 +60,27 @@ class Explorer:
         self.store = ItemStore(client, collection_name(s.store.collection_prefix, catalog.name))
         stage(f"indexing the catalogue ({len(catalog)} items; only new or changed ones are embedded)")
         self.sync_report = self.store.sync(catalog, self.embedder, progress=progress)
+        self.vectors = self.store.vectors  # read once here; requests never fetch vectors from Chroma again
         stage("loading the language model" if s.llm.backend != "none" else "preparing the pipeline")
         self.llm = load_once(("llm", s.llm.model_dump_json()), lambda: load_backend(s.llm))
-        use = lambda flag: self.llm if flag else None
-        variant = s.prompt_variants.get
-        self.profiler = ProfileBuilder(catalog, use(s.pipeline.profile_with_llm),
-                                       select_prompt(s.prompts_dir, "profile_themes", variant("profile_themes")),
-                                       select_prompt(s.prompts_dir, "profile_summary", variant("profile_summary")),
-                                       s.pipeline.max_history_in_prompt)
+        steps, variants = s.pipeline, s.prompt_variants
+        self.profiler = ProfileBuilder.from_config(steps.profile, catalog, self.llm, s.prompts_dir, variants)
         self._personas: dict[str, Persona] | None = None
         if interactions is None:
             interactions = {p.name: History.of(p.history, name=p.name) for p in self.personas.values()}
         self.clusters, self.collab = self._collaborative_parts(interactions, stage)
-        self.planner = Planner(catalog, use(s.pipeline.plan_with_llm),
-                               select_prompt(s.prompts_dir, "plan", variant("plan")), s.pipeline.queries,
-                               self.clusters)
-        self.retriever = Retriever(self.store, self.embedder, s.pipeline.per_query, self.clusters, self.collab,
-                                   s.pipeline.relevance_weight, s.pipeline.collab_weight,
-                                   s.pipeline.collab_full_trust_users)
-        self.explainer = Explainer(catalog, use(s.pipeline.explain_with_llm),
-                                   select_prompt(s.prompts_dir, "explain", variant("explain")))
-        self._profiles: dict[str, ProfileOutcome] = {}
+        self.planner = Planner.from_config(steps.plan, catalog, self.llm, s.prompts_dir, variants, self.clusters)
+        self.retriever = Retriever.from_config(steps.retrieve, self.store, self.embedder, self.clusters, self.collab)
+        self.explainer = Explainer.from_config(steps.explain, catalog, self.llm, s.prompts_dir, variants)
+        self._profiles: OrderedDict[str, StepResult[InterestProfile]] = OrderedDict()
+        self._profiles_lock = threading.Lock()  # Gradio runs several sessions' events at once
 
     def _collaborative_parts(self, interactions: dict[str, History], stage):
         """Interest clusters (cached under the data directory, ids written to Chroma) and item-item CF."""
-        p = self.settings.pipeline
+        p = self.settings.pipeline.plan
         if not p.use_clusters and not interactions:
             return None, None
-        ids, vectors = self.store.all_embeddings()
-        order = sorted(range(len(ids)), key=ids.__getitem__)  # the store's order varies; clusters must not
-        ids, vectors = [ids[i] for i in order], vectors[order]
+        ids, vectors = self.vectors.ids, self.vectors.matrix  # sorted by id: clusters do not depend on the store
         clusters = None
         if p.use_clusters and len(ids) >= 2 * (p.clusters or 2):
             stage("finding interest clusters")
@@ -128,15 +123,20 @@ class Explorer:
         return load_history_file(path, self.catalog)
 
     # ---------------------------------------------------------------- steps
-    def profile(self, history: History) -> ProfileOutcome:
+    def profile(self, history: History) -> StepResult[InterestProfile]:
         """The interest profile, cached per history: the same ratings give the same profile."""
         require_usable(history, self.catalog)
         key = history.fingerprint()
-        if key not in self._profiles:
-            self._profiles[key] = self.profiler.build(history)
-            if len(self._profiles) > 256:
-                self._profiles.pop(next(iter(self._profiles)))
-        return self._profiles[key]
+        with self._profiles_lock:
+            if key in self._profiles:
+                self._profiles.move_to_end(key)
+                return self._profiles[key]
+        built = self.profiler.build(history)  # outside the lock: one slow build must not hold up other sessions
+        with self._profiles_lock:
+            self._profiles[key] = built
+            while len(self._profiles) > PROFILE_CACHE_SIZE:
+                self._profiles.popitem(last=False)
+        return built
 
     def recommend(self, history: History, k: int = 5, explore: float = 0.3,
                   profile: InterestProfile | None = None, request: str | None = None,
@@ -160,68 +160,67 @@ class Explorer:
             seconds[stage] = round(now - clock, 3)
             clock = now
 
-        cached = history.fingerprint() in self._profiles
         if profile is None:
+            cached = self.known_profile(history) is not None
             outcome = self.profile(history)
-            profile, profile_path = outcome.profile, outcome.path
+            profile, profile_by = outcome.value, outcome.served_by
             notes = ["profile: reused from the cache for this history"] if cached else list(outcome.notes)
         else:
-            profile_path, notes = "edited", []
+            profile_by, notes = "edited", []
         lap("profile")
         yield Event(EventKind.PROFILE, profile)
 
         planned = self.planner.plan(profile, explore, request=request, history=history)
+        queries = planned.value
         notes += planned.notes
         lap("plan")
-        yield Event(EventKind.PLAN, planned.queries)
+        yield Event(EventKind.PLAN, planned.value)
 
         cited = {i for t in profile.themes for i in t.evidence}
-        seeds = History.of([r for r in history.liked if r.item_id in cited]) if profile_path == "edited" else None
-        candidates = self.retriever.retrieve(planned.queries, history, kinds, seeds)
+        seeds = History.of([r for r in history.liked if r.item_id in cited]) if profile_by == "edited" else None
+        candidates = self.retriever.retrieve(queries, history, kinds, seeds)
         lap("retrieve")
         liked_ids = [r.item_id for r in history.liked]
-        embeddings = self.store.embeddings(list({c.item_id for c in candidates} | set(liked_ids)))
-        ranked = rank(candidates, profile, self.catalog, embeddings, k, self.settings.pipeline.mmr_lambda,
-                      lanes_for(planned.queries))
+        embeddings = self.vectors.get({c.item_id for c in candidates} | set(liked_ids))
+        ranked = rank(candidates, profile, self.catalog, embeddings, k, self.settings.pipeline.rank.mmr_lambda,
+                      lanes_for(queries))
         lap("rank")
 
         recommendations: list[Recommendation] = []
         theme_evidence = {t.label: t.evidence for t in profile.themes}
-        paths = []
+        served = []
         for index, (candidate, score) in enumerate(ranked):
             item = self.catalog[candidate.item_id]
-            query = planned.queries[candidate.query]
+            query = queries[candidate.query]
             evidence_ids = pick_evidence(item.id, history, embeddings, 2, theme_evidence.get(query.anchor or "", ()))
             rec = Recommendation(item_id=item.id, title=item.title, kind=item.kind, year=item.year, score=score,
                                  mode=query.mode, query=query.text, evidence=tuple(evidence_ids))
             yield Event(EventKind.ITEM, rec, index)
-            explanation = Explanation("", "fallback")
+            explanation: StepResult[str] = StepResult("", "fallback")
             if explain:
                 for piece in self.explainer.stream(item, [self.catalog[e] for e in evidence_ids], query):
-                    if isinstance(piece, Explanation):
+                    if isinstance(piece, StepResult):
                         explanation = piece
                     else:
                         yield Event(EventKind.TOKEN, piece, index)
-                if explanation.note:
-                    notes.append(explanation.note)
-                paths.append(explanation.path)
+                notes += explanation.notes
+                served.append(explanation.served_by)
                 yield Event(EventKind.EXPLANATION, explanation, index)
-            recommendations.append(rec.model_copy(update={"explanation": explanation.text,
-                                                          "explanation_path": explanation.path}))
+            recommendations.append(rec.model_copy(update={"explanation": explanation.value,
+                                                          "explanation_served_by": explanation.served_by}))
         lap("explain")
-        explain_path = paths[0] if paths and len(set(paths)) == 1 else ("mixed" if paths else "fallback")
-        result = RecommendResult(profile=profile, queries=planned.queries, recommendations=recommendations,
-                                 paths=StepPaths(profile=profile_path, plan=planned.path, explain=explain_path),
+        explain_by = served[0] if served and len(set(served)) == 1 else ("mixed" if served else "fallback")
+        result = RecommendResult(profile=profile, queries=queries, recommendations=recommendations,
+                                 served_by=StepsServedBy(profile=profile_by, plan=planned.served_by, explain=explain_by),
                                  notes=notes, seconds=seconds)
         yield Event(EventKind.RESULT, result)
 
     def known_profile(self, history: History) -> InterestProfile | None:
         """The profile of this history if it has been built already (no model call), else None."""
-        outcome = self._profiles.get(history.fingerprint())
-        return outcome.profile if outcome else None
+        with self._profiles_lock:
+            outcome = self._profiles.get(history.fingerprint())
+        return outcome.value if outcome else None
 
     def item_embeddings(self) -> tuple[list[str], np.ndarray]:
-        """Every catalogue item's id and embedding (one row each, the store's order), e.g. for a map."""
-        ids, vectors = self.store.all_embeddings()
-        keep = [i for i, item_id in enumerate(ids) if item_id in self.catalog]
-        return [ids[i] for i in keep], vectors[keep]
+        """Every catalogue item's id and embedding (one row each, in id order), e.g. for a map."""
+        return self.vectors.ids, self.vectors.matrix

@@ -119,10 +119,10 @@ class Recording:
 def test_the_planners_schema_is_met_on_every_backend(backend):
     """The same plan prompt and schema through each backend: one choice from enumerated options, and an empty
     one (maxItems 0, which llama.cpp's grammar converter enforces only because the planner spells out its items)."""
-    profile = ProfileBuilder(CATALOG).build(SCIFI).profile
+    profile = ProfileBuilder(CATALOG).build(SCIFI).value
     llm = Recording(backend)
     outcome = Planner(CATALOG, llm, select_prompt(SETTINGS.prompts_dir, "plan")).plan(profile, explore=0.25)
-    assert outcome.path == "llm", outcome.notes
+    assert outcome.served_by == "llm", outcome.notes
     (schema, answer), = llm.choices
     jsonschema.validate(answer, schema)
     assert len(answer["nearby"]) == 1 and answer["new"] == []
@@ -197,7 +197,7 @@ def test_a_server_that_is_down_leaves_every_step_on_its_fallback(data_dir):
     history = ex.persona("Maya")
     result = ex.recommend(history, k=3, explore=0.5)
     assert_grounded(result, history, ex.catalog, 3)
-    assert result.paths.model_dump() == {"profile": "fallback", "plan": "fallback", "explain": "fallback"}
+    assert result.served_by.model_dump() == {"profile": "fallback", "plan": "fallback", "explain": "fallback"}
     assert any(n.startswith("plan:") and f"cannot reach the LLM server at http://127.0.0.1:{closed}/v1" in n
                for n in result.notes), result.notes
 
@@ -211,4 +211,4 @@ def test_llamacpp_recommendations_are_grounded(data_dir, llamacpp_llm):
     history = ex.persona("Maya")
     result = ex.recommend(history, k=4, explore=0.5)
     assert_grounded(result, history, ex.catalog, 4)
-    assert result.paths.plan == "llm"
+    assert result.served_by.plan == "llm"

@@ -279,7 +279,7 @@ def test_a_history_of_thousands_keeps_the_prompt_inside_the_context(explorer_llm
     outcome = builder.build(history)
     read = [n for n in outcome.notes if n.startswith("profile: the LLM read ")]
     assert read and " of 3,000 ratings" in read[0], outcome.notes
-    assert outcome.profile.themes and outcome.profile.summary
+    assert outcome.value.themes and outcome.value.summary
 
 
 # ---------------------------------------------------------------- chat messages

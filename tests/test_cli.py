@@ -21,11 +21,11 @@ def test_recommend_json_with_the_embedded_llm(data_dir):
     proc = run_cli("recommend", "--persona", "nina", "-k", "3", "--explore", "0.5", "--json", data_dir=data_dir)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) >= {"profile", "queries", "recommendations", "paths"}
+    assert set(out) >= {"profile", "queries", "recommendations", "served_by"}
     assert len(out["recommendations"]) == 3
     for rec in out["recommendations"]:
         assert set(rec) >= {"item_id", "title", "score", "mode", "query", "explanation", "evidence"}
-    assert set(out["paths"]) == {"profile", "plan", "explain"}
+    assert set(out["served_by"]) == {"profile", "plan", "explain"}
 
 
 def test_unknown_persona_is_one_clean_line(data_dir):

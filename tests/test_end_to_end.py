@@ -22,8 +22,8 @@ def test_persona_gets_grounded_explained_recommendations_from_the_llm(explorer_l
     history = explorer_llm.persona("Maya")
     result = explorer_llm.recommend(history, k=4, explore=0.5)
     assert_grounded(result, history, explorer_llm.catalog, 4)
-    assert result.paths.plan == "llm"  # constrained choice cannot produce invalid output
-    assert result.paths.profile in ("llm", "fallback") and result.paths.explain in ("llm", "fallback", "mixed")
+    assert result.served_by.plan == "llm"  # constrained choice cannot produce invalid output
+    assert result.served_by.profile in ("llm", "fallback") and result.served_by.explain in ("llm", "fallback", "mixed")
     assert 3 <= len(result.queries) <= 6 and {q.mode for q in result.queries} >= {"deepen"}
     assert result.profile.summary and result.profile.themes
     for rec in result.recommendations:  # whichever path served, nothing outside the item and history is named
@@ -31,7 +31,7 @@ def test_persona_gets_grounded_explained_recommendations_from_the_llm(explorer_l
         assert not foreign_titles(rec.explanation, explorer_llm.catalog, {rec.item_id, *rec.evidence},
                                   item_facts(explorer_llm.catalog[rec.item_id], rec.query))
     again = explorer_llm.recommend(history, k=4, explore=0.5)
-    assert again.profile == result.profile and again.paths.profile == result.paths.profile
+    assert again.profile == result.profile and again.served_by.profile == result.served_by.profile
     assert "profile: reused from the cache for this history" in again.notes
 
 
@@ -40,7 +40,7 @@ def test_every_persona_gets_k_items_on_the_fallback_path(explorer_fallback):
         history = explorer_fallback.persona(name)
         result = explorer_fallback.recommend(history, k=5, explore=0.3)
         assert_grounded(result, history, explorer_fallback.catalog, 5)
-        assert result.paths.model_dump() == {"profile": "fallback", "plan": "fallback", "explain": "fallback"}
+        assert result.served_by.model_dump() == {"profile": "fallback", "plan": "fallback", "explain": "fallback"}
 
 
 def test_editing_the_profile_moves_recommendations_toward_the_edit(explorer_fallback):
@@ -51,7 +51,7 @@ def test_editing_the_profile_moves_recommendations_toward_the_edit(explorer_fall
     edited = InterestProfile(summary="Now I want to laugh.", themes=(Theme(label="comedy", weight=1.0),),
                              avoid=("science fiction",))
     after = ex.recommend(history, k=6, explore=0.0, profile=edited)
-    assert after.paths.profile == "edited" and after.profile == edited
+    assert after.served_by.profile == "edited" and after.profile == edited
     count = lambda result, tag: sum(tag in ex.catalog[r.item_id].tags for r in result.recommendations)
     assert count(after, "comedy") > count(before, "comedy") and count(after, "comedy") >= 4
     assert count(after, "science fiction") == 0 < count(before, "science fiction")
@@ -61,6 +61,6 @@ def test_editing_the_profile_moves_recommendations_toward_the_edit(explorer_fall
 def test_explore_knob_moves_recommendations_away_from_the_profile(explorer_fallback):
     ex = explorer_fallback
     history = ex.persona("Maya")
-    own = {t.label for t in ex.profile(history).profile.themes}
+    own = {t.label for t in ex.profile(history).value.themes}
     share = lambda r: sum(bool(own & set(ex.catalog[x.item_id].tags)) for x in r.recommendations)
     assert share(ex.recommend(history, k=6, explore=1.0)) < share(ex.recommend(history, k=6, explore=0.0))

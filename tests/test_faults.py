@@ -139,16 +139,16 @@ def test_guard_bounds_choose_and_generate_and_passes_answers_and_errors_through_
 def test_every_step_falls_back_and_says_the_llm_timed_out_scripted_fake():
     slow = GuardedBackend(ScriptedSlowFakeLLM(first=3.0), 0.2)
     profile = ProfileBuilder(CATALOG, slow, prompt("profile_themes"), prompt("profile_summary")).build(SCIFI)
-    assert profile.path == "fallback" and profile.profile.themes
+    assert profile.served_by == "fallback" and profile.value.themes
     assert any("timed out" in n for n in profile.notes), profile.notes
-    plan = Planner(CATALOG, slow, prompt("plan"), 4).plan(profile.profile, 0.5)
-    assert plan.path == "fallback" and len(plan.queries) == 4
+    plan = Planner(CATALOG, slow, prompt("plan"), 4).plan(profile.value, 0.5)
+    assert plan.served_by == "fallback" and len(plan.value) == 4
     assert any("timed out" in n for n in plan.notes), plan.notes
     item, evidence = CATALOG["film-dune-2021"], [CATALOG["book-dune-1965"]]
     pieces = list(Explainer(CATALOG, slow, prompt("explain")).stream(item, evidence, ExploreQuery(text="desert politics",
                                                                                                    mode="deepen")))
     final = pieces[-1]
-    assert final.path == "fallback" and "Dune" in final.text and "timed out" in final.note
+    assert final.served_by == "fallback" and "Dune" in final.value and "timed out" in final.notes[0]
 
 
 @pytest.mark.slow
@@ -162,7 +162,7 @@ def test_the_real_llm_with_a_tiny_timeout_falls_back_and_frees_the_model(explore
         result = explorer_llm.recommend(history, k=3, explore=0.5)
     finally:
         llm.timeout_s = SETTINGS.llm.timeout_s
-    assert result.paths.model_dump() == {"profile": "fallback", "plan": "fallback", "explain": "fallback"}
+    assert result.served_by.model_dump() == {"profile": "fallback", "plan": "fallback", "explain": "fallback"}
     assert len(result.recommendations) == 3 and all(r.explanation for r in result.recommendations)
     assert any("timed out after 0.05 s" in n for n in result.notes), result.notes
     # A timed-out generation hands the model back: 2000 tokens would hold it for minutes; the next call

@@ -139,7 +139,7 @@ def test_hostile_catalogue_with_the_real_llm(hostile_explorer):
     result = hostile_explorer.recommend(HISTORY, k=2, explore=0.5)
     assert_result_safe(result, hostile_explorer.catalog)
     choices = hostile_explorer.planner.llm.choices + hostile_explorer.profiler.llm.choices
-    assert choices and result.paths.plan == "llm"
+    assert choices and result.served_by.plan == "llm"
     for schema, answer in choices:
         jsonschema.validate(answer, schema)
 
@@ -166,7 +166,7 @@ def test_attack_that_reaches_the_real_llm_is_still_stopped_by_the_checks(hostile
     explainer = Explainer(catalog, hostile_explorer.llm, select_prompt(SETTINGS.prompts_dir, "explain"))
     explanation = explainer.explain(poisoned, [catalog["film-arrival-2016"]],
                                     ExploreQuery(text="slow science fiction", mode="deepen"))
-    assert_safe(explanation.text, catalog)
+    assert_safe(explanation.value, catalog)
 
 
 class AttackerLLM:
@@ -203,7 +203,7 @@ def test_attack_text_from_the_model_is_stopped_by_the_checks_scripted_fake_llm(h
     ex._profiles = {}
     result = ex.recommend(HISTORY, k=3, explore=0.5)
     assert_result_safe(result, ex.catalog)
-    assert result.paths.profile == "fallback" and result.paths.explain == "fallback"
+    assert result.served_by.profile == "fallback" and result.served_by.explain == "fallback"
     assert any(n.startswith("profile: summary rejected") for n in result.notes), result.notes
     assert sum("generation rejected" in n for n in result.notes) == len(result.recommendations) == 3
-    assert result.paths.plan == "llm"  # the choice was read, and only offered options survived it
+    assert result.served_by.plan == "llm"  # the choice was read, and only offered options survived it

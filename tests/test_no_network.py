@@ -129,7 +129,7 @@ def test_cli_recommend_with_the_real_llm_builds_its_index_and_answers_without_a_
     catalog = load_catalog(settings.catalog)
     maya = load_personas(settings.personas, catalog)["maya"]
     out = json.loads(proc.stdout)
-    assert out["paths"]["plan"] == "llm"  # the LLM really ran (constrained choice: it cannot fail to parse)
+    assert out["served_by"]["plan"] == "llm"  # the LLM really ran (constrained choice: it cannot fail to parse)
     history = {r.item_id for r in maya.history}
     liked = {r.item_id for r in maya.history if r.liked}
     assert len(out["recommendations"]) == 3

@@ -237,7 +237,7 @@ THEMES_PROMPT = select_prompt(SETTINGS.prompts_dir, "profile_themes")
 SUMMARY_PROMPT = select_prompt(SETTINGS.prompts_dir, "profile_summary")
 SCIFI = History.of([Rating(item_id="film-arrival-2016", rating=5.0), Rating(item_id="book-dune-1965", rating=4.5),
                     Rating(item_id="film-interstellar-2014", rating=4.5), Rating(item_id="film-the-shining-1980", rating=1.0)])
-PROFILE = ProfileBuilder(CATALOG).build(SCIFI).profile
+PROFILE = ProfileBuilder(CATALOG).build(SCIFI).value
 
 
 @FAST
@@ -246,11 +246,11 @@ def test_plan_from_any_model_output_validates_scripted_llm(choice):
     planner = Planner(CATALOG, ScriptedFakeLLM(choice), PLAN_PROMPT)
     outcome = planner.plan(PROFILE, explore=0.75)
     fallback = Planner(CATALOG).plan(PROFILE, explore=0.75)
-    assert 1 <= len(outcome.queries) <= 6
-    assert [q.mode for q in outcome.queries] == [q.mode for q in fallback.queries]  # the knob's mix holds
-    for query in outcome.queries:
+    assert 1 <= len(outcome.value) <= 6
+    assert [q.mode for q in outcome.value] == [q.mode for q in fallback.value]  # the knob's mix holds
+    for query in outcome.value:
         assert ExploreQuery.model_validate_json(query.model_dump_json()) == query
-    assert outcome.path == "llm" or any("option choice failed" in n for n in outcome.notes)
+    assert outcome.served_by == "llm" or any("option choice failed" in n for n in outcome.notes)
 
 
 @FAST
@@ -258,9 +258,9 @@ def test_plan_from_any_model_output_validates_scripted_llm(choice):
 def test_profile_from_any_model_output_validates_scripted_llm(choice):
     outcome = ProfileBuilder(CATALOG, ScriptedFakeLLM(choice), THEMES_PROMPT, SUMMARY_PROMPT).build(SCIFI)
     tags = {t for r in SCIFI.liked for t in CATALOG[r.item_id].tags}
-    assert 2 <= len(outcome.profile.themes) <= 4 and {t.label for t in outcome.profile.themes} <= tags
-    assert InterestProfile.model_validate_json(outcome.profile.model_dump_json()) == outcome.profile
-    if outcome.path == "fallback":
+    assert 2 <= len(outcome.value.themes) <= 4 and {t.label for t in outcome.value.themes} <= tags
+    assert InterestProfile.model_validate_json(outcome.value.model_dump_json()) == outcome.value
+    if outcome.served_by == "fallback":
         assert outcome.notes
 
 

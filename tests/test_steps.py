@@ -61,8 +61,8 @@ def test_every_prompt_file_loads_and_has_a_step():
 
 def test_fallback_profile_is_grounded_in_the_history():
     outcome = ProfileBuilder(CATALOG).build(SCIFI)
-    profile = outcome.profile
-    assert outcome.path == "fallback" and 2 <= len(profile.themes) <= 4
+    profile = outcome.value
+    assert outcome.served_by == "fallback" and 2 <= len(profile.themes) <= 4
     assert "science fiction" in [t.label for t in profile.themes]
     for theme in profile.themes:
         assert theme.evidence and set(theme.evidence) <= set(SCIFI.item_ids)
@@ -75,47 +75,47 @@ def test_profile_with_scripted_llm_keeps_valid_choices_and_rejects_invented_name
     options = tag_stats(SCIFI, CATALOG).top(8)
     llm = ScriptedLLM(text="science fiction, as told by Captain Zorblax.", choice={"themes": [options[1], options[0]]})
     outcome = ProfileBuilder(CATALOG, llm, prompt("profile_themes"), prompt("profile_summary")).build(SCIFI)
-    assert [t.label for t in outcome.profile.themes] == [options[1], options[0]]
-    assert outcome.path == "fallback"  # the summary named what the history does not
+    assert [t.label for t in outcome.value.themes] == [options[1], options[0]]
+    assert outcome.served_by == "fallback"  # the summary named what the history does not
     assert any("Zorblax" in n for n in outcome.notes)
 
 
 def test_profile_with_scripted_llm_that_raises_falls_back():
     llm = ScriptedLLM(error=RuntimeError("out of memory"))
     outcome = ProfileBuilder(CATALOG, llm, prompt("profile_themes"), prompt("profile_summary")).build(SCIFI)
-    assert outcome.path == "fallback" and outcome.profile.themes
+    assert outcome.served_by == "fallback" and outcome.value.themes
     assert any("out of memory" in n for n in outcome.notes)
 
 
 @pytest.mark.parametrize("explore, n_deepen", [(0.0, 4), (0.5, 2), (1.0, 0)])
 def test_explore_knob_sets_the_mix(explore, n_deepen):
-    profile = ProfileBuilder(CATALOG).build(SCIFI).profile
-    queries = Planner(CATALOG, n_queries=4).plan(profile, explore).queries
+    profile = ProfileBuilder(CATALOG).build(SCIFI).value
+    queries = Planner(CATALOG, n_queries=4).plan(profile, explore).value
     assert len(queries) == 4
     assert sum(q.mode == "deepen" for q in queries) == n_deepen
     assert len({q.text for q in queries}) == len(queries)
 
 
 def test_plan_never_explores_what_the_profile_avoids():
-    profile = ProfileBuilder(CATALOG).build(SCIFI).profile.model_copy(update={"avoid": ("horror", "comedy")})
-    for q in Planner(CATALOG, n_queries=6).plan(profile, 1.0).queries:
+    profile = ProfileBuilder(CATALOG).build(SCIFI).value.model_copy(update={"avoid": ("horror", "comedy")})
+    for q in Planner(CATALOG, n_queries=6).plan(profile, 1.0).value:
         assert "horror" not in q.text and "comedy" not in q.text
 
 
 def test_plan_with_scripted_llm_outside_the_options_is_topped_up():
-    profile = ProfileBuilder(CATALOG).build(SCIFI).profile
+    profile = ProfileBuilder(CATALOG).build(SCIFI).value
     llm = ScriptedLLM(choice={"nearby": ["pirates of nowhere", "pirates of nowhere"], "new": []})
     outcome = Planner(CATALOG, llm, prompt("plan"), 4).plan(profile, 0.5)
-    assert outcome.path == "llm"
-    assert all("pirates" not in q.text for q in outcome.queries)
-    assert [q.mode for q in outcome.queries].count("adjacent") == 1
+    assert outcome.served_by == "llm"
+    assert all("pirates" not in q.text for q in outcome.value)
+    assert [q.mode for q in outcome.value].count("adjacent") == 1
 
 
 def test_rank_drops_avoided_items_and_diversifies():
     ids = ["film-arrival-2016", "film-the-shining-1980", "book-dune-1965", "film-dune-2021"]
     vec = {i: np.eye(4, dtype=np.float32)[n] for n, i in enumerate(ids)}
     vec["film-dune-2021"] = vec["book-dune-1965"]  # two copies of the same idea
-    cands = [Candidate(item_id=i, query=0, similarity=s) for i, s in zip(ids, [0.9, 0.95, 0.8, 0.79])]
+    cands = [Candidate(item_id=i, query=0, score=s) for i, s in zip(ids, [0.9, 0.95, 0.8, 0.79])]
     ranked = rank(cands, InterestProfile(avoid=("horror",)), CATALOG, vec, k=3, mmr_lambda=0.5)
     order = [c.item_id for c, _ in ranked]
     assert "film-the-shining-1980" not in order
@@ -123,7 +123,7 @@ def test_rank_drops_avoided_items_and_diversifies():
 
 
 def test_rank_lets_queries_take_turns():
-    cands = [Candidate(item_id=i, query=q, similarity=s) for i, q, s in
+    cands = [Candidate(item_id=i, query=q, score=s) for i, q, s in
              [("film-arrival-2016", 0, 0.9), ("book-dune-1965", 0, 0.85), ("film-dune-2021", 1, 0.3)]]
     ranked = rank(cands, InterestProfile(), CATALOG, {}, k=2)
     assert {c.query for c, _ in ranked} == {0, 1}
@@ -140,17 +140,17 @@ def test_explain_with_scripted_llm_naming_another_work_falls_back():
     query = ExploreQuery(text="desert politics", mode="deepen")
     llm = ScriptedLLM(text="it is much like Blade Runner and Interstellar in tone.")
     result = Explainer(CATALOG, llm, prompt("explain")).explain(item, evidence, query)
-    assert result.path == "fallback" and "rejected" in result.note
+    assert result.served_by == "fallback" and "rejected" in result.notes[0]
     good = Explainer(CATALOG, ScriptedLLM(text="this film shares its desert politics and slow scale."),
                      prompt("explain")).explain(item, evidence, query)
-    assert good.path == "llm" and good.text.startswith("Because you enjoyed Dune and you are exploring desert politics,")
+    assert good.served_by == "llm" and good.value.startswith("Because you enjoyed Dune and you are exploring desert politics,")
 
 
 def test_explain_with_scripted_llm_that_raises_falls_back():
     item, evidence = CATALOG["film-dune-2021"], [CATALOG["book-dune-1965"]]
     result = Explainer(CATALOG, ScriptedLLM(error=TimeoutError("slow")), prompt("explain")).explain(
         item, evidence, ExploreQuery(text="x y", mode="novel"))
-    assert result.path == "fallback" and "TimeoutError" in result.note and "Dune" in result.text
+    assert result.served_by == "fallback" and "TimeoutError" in result.notes[0] and "Dune" in result.value
 
 
 def test_grounding_helpers_on_hand_made_cases():
@@ -168,10 +168,10 @@ def test_deepen_queries_share_one_lane_and_lanes_keep_the_explore_mix():
     queries = [ExploreQuery(text="a b", mode="deepen"), ExploreQuery(text="c d", mode="deepen"),
                ExploreQuery(text="e f", mode="novel")]
     strong = ["film-arrival-2016", "book-dune-1965", "film-dune-2021", "film-interstellar-2014"]
-    cands = [Candidate(item_id=i, query=0, similarity=0.9 - n / 100) for n, i in enumerate(strong)]
-    cands += [Candidate(item_id="film-blade-runner-1982", query=1, similarity=0.1),
-              Candidate(item_id="film-the-shining-1980", query=2, similarity=0.2),
-              Candidate(item_id="book-the-shining-1977", query=2, similarity=0.19)]
+    cands = [Candidate(item_id=i, query=0, score=0.9 - n / 100) for n, i in enumerate(strong)]
+    cands += [Candidate(item_id="film-blade-runner-1982", query=1, score=0.1),
+              Candidate(item_id="film-the-shining-1980", query=2, score=0.2),
+              Candidate(item_id="book-the-shining-1977", query=2, score=0.19)]
     ranked = [c for c, _ in rank(cands, InterestProfile(), CATALOG, {}, k=3, mmr_lambda=1.0, lanes=lanes_for(queries))]
     # two deepen queries to one novel: two deepen slots, won by the strongest deepen candidates wherever they came from
     assert [c.item_id for c in ranked if c.query in (0, 1)] == ["film-arrival-2016", "book-dune-1965"]

@@ -169,7 +169,7 @@ class ChatSession:
                    profile=profile, last=last, turns=[(str(m), str(a)) for m, a in data.get("turns", ())])
 
     def current_profile(self) -> InterestProfile:
-        return self.profile or self.explorer.profile(self.history).profile
+        return self.profile or self.explorer.profile(self.history).value
 
     def shown_profile(self) -> InterestProfile:
         """The profile to show: their edit, else the current history's if it is already built, else
@@ -241,17 +241,17 @@ class ChatSession:
                 streamed = True
                 yield _text(event.data, event.index)
             elif event.kind == "explanation":
-                if event.data.path == "llm":
+                if event.data.served_by == "llm":
                     yield _text("\n", event.index)
                 elif streamed:
-                    yield _text(f"\n   (that text failed the grounding check; instead:) {event.data.text}\n", event.index)
+                    yield _text(f"\n   (that text failed the grounding check; instead:) {event.data.value}\n", event.index)
                 else:
-                    yield _text(f"{event.data.text}\n", event.index)
+                    yield _text(f"{event.data.value}\n", event.index)
                 yield event
                 streamed = False
             elif event.kind == "result":
                 self.last = event.data
-                paths = event.data.paths
+                paths = event.data.served_by
                 yield event
                 yield _text(f"\n(profile: {paths.profile}, plan: {paths.plan}, explanations: {paths.explain})")
             else:

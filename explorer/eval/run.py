@@ -164,7 +164,7 @@ def _run_explorer(name, ex, splits: list[UserSplit], config: EvalConfig, tqdm, e
         result = ex.recommend(s.history, k=config.k, explore=config.explore if explore is None else explore,
                               explain=False)
         run.lists[s.user] = [r.item_id for r in result.recommendations]
-        paths.update({f"profile:{result.paths.profile}": 1, f"plan:{result.paths.plan}": 1})
+        paths.update({f"profile:{result.served_by.profile}": 1, f"plan:{result.served_by.plan}": 1})
         for stage, secs in result.seconds.items():
             stage_seconds[stage].append(secs)
         choice_failures += sum("choice failed" in n for n in result.notes)
@@ -193,7 +193,7 @@ def _explain_audit(ex, splits: list[UserSplit], k: int = 3) -> dict:
         seconds.append(result.seconds.get("explain", 0.0))
         for rec in result.recommendations:
             total += 1
-            served += rec.explanation_path == "llm"
+            served += rec.explanation_served_by == "llm"
             violations += len(foreign_titles(rec.explanation, ex.catalog, {rec.item_id, *rec.evidence},
                                              item_facts(ex.catalog[rec.item_id], rec.query)))
             cited = [ex.catalog[e].title for e in rec.evidence]

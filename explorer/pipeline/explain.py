@@ -4,7 +4,6 @@ the LLM continues it, and the text is used only if it names nothing outside the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 from langchain_core.output_parsers import StrOutputParser
@@ -13,7 +12,9 @@ from explorer.catalog import Catalog, History, Item
 from explorer.pipeline.grounding import first_sentences, foreign_titles, item_facts, looks_degenerate, unsupported_names
 from explorer.llm import BackendChatModel
 from explorer.pipeline.prompts import Prompt
-from explorer.pipeline.values import ExploreQuery, Path_
+from explorer.config import ExplainConfig
+from explorer.pipeline.prompts import select_prompt
+from explorer.pipeline.values import ExploreQuery, StepResult
 
 MAX_EXPLANATION_TOKENS = 48
 
@@ -36,24 +37,21 @@ def template_explanation(item: Item, evidence: list[Item], query: ExploreQuery) 
     return f"Because you enjoyed {cited}: {item.title} ({where}) came up for \"{query.text}\". {fact}."
 
 
-@dataclass
-class Explanation:
-    text: str
-    path: Path_
-    note: str | None = None
-
-
 class Explainer:
     def __init__(self, catalog: Catalog, llm=None, prompt: Prompt | None = None):
         self.catalog, self.llm, self.prompt = catalog, llm, prompt
         self.chain = (prompt.template | BackendChatModel(backend=llm, max_new_tokens=MAX_EXPLANATION_TOKENS)
                       | StrOutputParser()) if llm is not None and prompt is not None else None
 
-    def stream(self, item: Item, evidence: list[Item], query: ExploreQuery) -> Iterator[str | Explanation]:
-        """Yields text pieces as the LLM writes them, then the final Explanation (which may replace them)."""
+    @classmethod
+    def from_config(cls, config: ExplainConfig, catalog: Catalog, llm, prompts_dir, variants: dict[str, str]):
+        return cls(catalog, llm if config.with_llm else None, select_prompt(prompts_dir, "explain", variants.get("explain")))
+
+    def stream(self, item: Item, evidence: list[Item], query: ExploreQuery) -> Iterator[str | StepResult[str]]:
+        """Yields text pieces as the LLM writes them, then the final result (which may replace them)."""
         fallback = template_explanation(item, evidence, query)
         if self.chain is None or not evidence:
-            yield Explanation(fallback, "fallback")
+            yield StepResult(fallback, "fallback")
             return
         values = self._values(item, evidence, query)
         opening = self.prompt.opening(**values)
@@ -64,7 +62,7 @@ class Explainer:
                 pieces.append(piece)
                 yield piece
         except Exception as exc:
-            yield Explanation(fallback, "fallback", f"explain: generation failed ({type(exc).__name__}: {exc})")
+            yield StepResult(fallback, "fallback", [f"explain: generation failed ({type(exc).__name__}: {exc})"])
             return
         text = first_sentences(opening + "".join(pieces))
         allowed = {item.id, *(e.id for e in evidence)}
@@ -74,11 +72,11 @@ class Explainer:
             "names items outside the item and history" if foreign_titles(text, self.catalog, allowed, item_facts(item, query.text)) else None) or (
             f"names what the facts do not: {', '.join(invented[:3])}" if invented else None)
         if problem:
-            yield Explanation(fallback, "fallback", f"explain: {item.title!r}: generation rejected ({problem})")
+            yield StepResult(fallback, "fallback", [f"explain: {item.title!r}: generation rejected ({problem})"])
         else:
-            yield Explanation(text, "llm")
+            yield StepResult(text, "llm")
 
-    def explain(self, item: Item, evidence: list[Item], query: ExploreQuery) -> Explanation:
+    def explain(self, item: Item, evidence: list[Item], query: ExploreQuery) -> StepResult[str]:
         *_, final = self.stream(item, evidence, query)
         return final
 

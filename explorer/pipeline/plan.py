@@ -13,7 +13,9 @@ from explorer.catalog import Catalog, History
 from explorer.interest.clusters import ClusterModel
 from explorer.pipeline.injection import strip_injection
 from explorer.pipeline.prompts import Prompt
-from explorer.pipeline.values import ExploreQuery, InterestProfile, Path_, parse_choices
+from explorer.config import PlanConfig
+from explorer.pipeline.prompts import select_prompt
+from explorer.pipeline.values import ExploreQuery, InterestProfile, StepResult, parse_choices
 
 MIN_TAG_ITEMS = 2  # a tag on a single item is too thin to explore
 
@@ -116,13 +118,6 @@ def _anchor(profile: InterestProfile, model: ClusterModel, catalog: Catalog, clu
     return best.label if best is not None and at_home(best) != (0, 0) else None
 
 
-@dataclass
-class PlanOutcome:
-    queries: list[ExploreQuery]
-    path: Path_
-    notes: list[str]
-
-
 class Planner:
     def __init__(self, catalog: Catalog, llm=None, prompt: Prompt | None = None, n_queries: int = 4,
                  clusters: ClusterModel | None = None):
@@ -130,8 +125,14 @@ class Planner:
         self.graph = TagGraph(catalog)
         self.n_queries = n_queries
 
+    @classmethod
+    def from_config(cls, config: PlanConfig, catalog: Catalog, llm, prompts_dir, variants: dict[str, str],
+                    clusters: ClusterModel | None = None):
+        return cls(catalog, llm if config.with_llm else None, select_prompt(prompts_dir, "plan", variants.get("plan")),
+                   config.queries, clusters)
+
     def plan(self, profile: InterestProfile, explore: float = 0.3, n_queries: int | None = None,
-             request: str | None = None, history: History | None = None) -> PlanOutcome:
+             request: str | None = None, history: History | None = None) -> StepResult[list[ExploreQuery]]:
         """`explore` in [0, 1] is the share of non-deepen queries; `request` is the person's own words.
 
         With clusters and a history, every query is grounded in one interest cluster; otherwise queries
@@ -173,7 +174,7 @@ class Planner:
         queries += [self._explore_query(o) for o in picked_adjacent + picked_novel]
         if not queries:  # an empty profile and an empty catalogue neighbourhood: fall back to popular tags
             queries = [self._explore_query(o) for o in novel[:n]]
-        return PlanOutcome(queries[:6], path, notes)
+        return StepResult(queries[:6], path, notes)
 
     def _llm_choice(self, profile, adjacent, novel, n_adjacent, n_novel):
         def field(options, count):

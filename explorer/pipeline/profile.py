@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from explorer.catalog import Catalog, History
 from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
 from explorer.pipeline.prompts import Prompt
-from explorer.pipeline.values import InterestProfile, Path_, Theme, parse_choices
+from explorer.config import ProfileConfig
+from explorer.pipeline.prompts import select_prompt
+from explorer.pipeline.values import InterestProfile, StepResult, Theme, parse_choices
 
 MAX_THEMES = 4
 MAX_AVOID = 4
@@ -84,13 +86,6 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
 
 
-@dataclass
-class ProfileOutcome:
-    profile: InterestProfile
-    path: Path_
-    notes: list[str]
-
-
 class ProfileBuilder:
     """Builds profiles; the LLM is optional and every failure of it is a note, not an error."""
 
@@ -100,7 +95,14 @@ class ProfileBuilder:
         self.themes_prompt, self.summary_prompt = themes_prompt, summary_prompt
         self.max_history = max_history_in_prompt
 
-    def build(self, history: History) -> ProfileOutcome:
+    @classmethod
+    def from_config(cls, config: ProfileConfig, catalog: Catalog, llm, prompts_dir, variants: dict[str, str]):
+        return cls(catalog, llm if config.with_llm else None,
+                   select_prompt(prompts_dir, "profile_themes", variants.get("profile_themes")),
+                   select_prompt(prompts_dir, "profile_summary", variants.get("profile_summary")),
+                   config.max_history_in_prompt)
+
+    def build(self, history: History) -> StepResult[InterestProfile]:
         stats = tag_stats(history, self.catalog)
         options = stats.top(8)
         avoid = stats.avoid[:MAX_AVOID]
@@ -108,7 +110,7 @@ class ProfileBuilder:
         notes: list[str] = []
         if self.llm is None or self.themes_prompt is None or len(options) < 2:
             summary = fallback_summary(fallback_themes, avoid, history, self.catalog)
-            return ProfileOutcome(InterestProfile(summary=summary, themes=fallback_themes, avoid=avoid), "fallback", notes)
+            return StepResult(InterestProfile(summary=summary, themes=fallback_themes, avoid=avoid), "fallback", notes)
 
         liked, disliked, shown = self._history_lines(history)
         if shown < (telling := len(history.liked) + len(history.disliked)):  # neutral ratings are never shown
@@ -146,7 +148,7 @@ class ProfileBuilder:
             notes.append(f"profile: summary failed ({type(exc).__name__}: {exc})")
         llm_served = summary is not None and llm_themes
         summary = summary or fallback_summary(themes, avoid, history, self.catalog)
-        return ProfileOutcome(InterestProfile(summary=summary, themes=themes, avoid=avoid),
+        return StepResult(InterestProfile(summary=summary, themes=themes, avoid=avoid),
                               "llm" if llm_served else "fallback", notes)
 
     def prompt_messages(self, history: History) -> dict[str, list[dict]]:

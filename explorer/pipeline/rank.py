@@ -32,7 +32,7 @@ def rank(candidates: list[Candidate], profile: InterestProfile, catalog: Catalog
     """
     best: dict[str, Candidate] = {}
     for c in candidates:  # an item found by several queries keeps its best match
-        if c.item_id not in best or c.similarity > best[c.item_id].similarity:
+        if c.item_id not in best or c.score > best[c.item_id].score:
             best[c.item_id] = c
     lane_of = (lambda q: lanes.get(q, q)) if lanes else (lambda q: q)
     pool: dict[Hashable, list[Candidate]] = defaultdict(list)
@@ -59,4 +59,4 @@ def rank(candidates: list[Candidate], profile: InterestProfile, catalog: Catalog
 def _mmr(c: Candidate, embeddings: dict[str, np.ndarray], chosen: list[np.ndarray], lam: float) -> float:
     vec = embeddings.get(c.item_id)
     redundancy = max((float(vec @ v) for v in chosen), default=0.0) if vec is not None else 0.0
-    return lam * c.similarity - (1 - lam) * redundancy
+    return lam * c.score - (1 - lam) * redundancy

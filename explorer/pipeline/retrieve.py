@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.catalog import History
+from explorer.config import RetrieveConfig
 from explorer.interest.clusters import ClusterModel
 from explorer.interest.collab import ItemItemCF
 from explorer.store.embed import Embedder
@@ -30,6 +31,12 @@ class Retriever:
         if clusters is not None and collab is not None:
             self._cluster_of = np.array([clusters.assignment.get(i, -1) for i in collab.data.item_ids])
 
+    @classmethod
+    def from_config(cls, config: RetrieveConfig, store: ItemStore, embedder: Embedder,
+                    clusters: ClusterModel | None = None, collab: ItemItemCF | None = None):
+        return cls(store, embedder, config.per_query, clusters, collab, config.relevance_weight, config.collab_weight,
+                   config.collab_full_trust_users)
+
     def retrieve(self, queries: list[ExploreQuery], history: History, kinds: list[str] | None = None,
                  seeds: History | None = None) -> list[Candidate]:
         """`seeds` (default: the history) are the liked items the collaborative score starts from; an edited
@@ -46,7 +53,7 @@ class Retriever:
             for item_id, similarity in hits.items():
                 score = similarity if collab is None else \
                     self.weights[0] * similarity + self.weights[1] * self._collab_of(collab, item_id)
-                candidates.append(Candidate(item_id=item_id, query=index, similarity=round(float(score), 6)))
+                candidates.append(Candidate(item_id=item_id, query=index, score=round(float(score), 6)))
         return candidates
 
     def _collab_scores(self, history: History) -> np.ndarray | None:

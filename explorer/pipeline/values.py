@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Mode = Literal["deepen", "adjacent", "novel"]
-Path_ = Literal["llm", "fallback", "edited"]
+ServedBy = Literal["llm", "fallback", "edited"]  # who made a step's output: the LLM, its fallback, the person
+T = TypeVar("T")
 
 
 class _Frozen(BaseModel):
@@ -57,7 +59,7 @@ class ExploreQuery(_Frozen):
 class Candidate(_Frozen):
     item_id: str
     query: int  # index into the plan's queries
-    similarity: float
+    score: float  # how well the item answers its query: text relevance blended with the collaborative signal
 
 
 class Recommendation(_Frozen):
@@ -70,24 +72,33 @@ class Recommendation(_Frozen):
     query: str
     explanation: str = ""
     evidence: tuple[str, ...] = ()
-    explanation_path: Path_ = "fallback"
+    explanation_served_by: ServedBy = "fallback"
 
 
-class StepPaths(BaseModel):
-    """Which path served each step: the LLM, its deterministic fallback, or (profile) the user's edit."""
+class StepsServedBy(BaseModel):
+    """Who served each step: the LLM, its deterministic fallback, or (profile) the person's edit."""
 
-    profile: Path_ = "fallback"
-    plan: Path_ = "fallback"
-    explain: Path_ | Literal["mixed"] = "fallback"
+    profile: ServedBy = "fallback"
+    plan: ServedBy = "fallback"
+    explain: ServedBy | Literal["mixed"] = "fallback"
 
 
 class RecommendResult(BaseModel):
     profile: InterestProfile
     queries: list[ExploreQuery]
     recommendations: list[Recommendation]
-    paths: StepPaths
+    served_by: StepsServedBy
     notes: list[str] = Field(default_factory=list)  # why a fallback served, what was skipped
     seconds: dict[str, float] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepResult(Generic[T]):
+    """What every step returns: its value, who served it, and notes on why a fallback served or what was left out."""
+
+    value: T
+    served_by: ServedBy
+    notes: list[str] = field(default_factory=list)
 
 
 class ModelOutputError(ValueError):

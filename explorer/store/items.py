@@ -34,6 +34,29 @@ class SyncReport:
     removed: int
 
 
+class ItemVectors:
+    """Every item's embedding, held in memory once the index is in sync (ids in sorted order, so anything
+    built from them, clusters say, does not depend on the store's order). Requests read vectors from here
+    instead of asking Chroma again for what the process already has."""
+
+    def __init__(self, ids: list[str], matrix: np.ndarray):
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        self.ids = [ids[i] for i in order]
+        self.matrix = np.asarray(matrix, dtype=np.float32).reshape(len(ids), -1)[order] if ids else \
+            np.zeros((0, 0), dtype=np.float32)
+        self.index = {item_id: n for n, item_id in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self.index
+
+    def get(self, item_ids) -> dict[str, np.ndarray]:
+        """{id: vector} for the ids that have one."""
+        return {i: self.matrix[self.index[i]] for i in item_ids if i in self.index}
+
+
 def collection_name(prefix: str, catalog_name: str) -> str:
     name = re.sub(r"[^a-zA-Z0-9._-]+", "-", f"{prefix}-{catalog_name}").strip("-._")
     return name[:500].ljust(3, "x")
@@ -116,6 +139,8 @@ class ItemStore:
         self.collection = client.get_or_create_collection(
             name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
         self.max_batch = client.get_max_batch_size()
+        self.vectors: ItemVectors | None = None  # every item's embedding once `sync` has run
+        self._clusters: dict[str, int | None] | None = None  # stored cluster per item, known since `sync`
 
     @_server_errors
     def count(self) -> int:
@@ -126,23 +151,43 @@ class ItemStore:
         """Make the collection hold exactly the catalogue; embed only new or changed items.
 
         Upserts are keyed by item id and each batch is self-contained, so a run that is killed half-way
-        is completed by running it again.
+        is completed by running it again. The collection is read once (hashes, clusters and vectors
+        together); afterwards `self.vectors` holds every item's embedding in memory.
         """
         from tqdm.auto import tqdm
 
-        stored = self._stored_hashes()
-        changed = [item for item in catalog.items.values() if stored.get(item.id) != item.content_hash()]
+        stored = self._read_all()
+        changed = [item for item in catalog.items.values()
+                   if stored.get(item.id, ({}, None))[0].get("content_hash", "") != item.content_hash()]
         stale = [item_id for item_id in stored if item_id not in catalog]
+        vectors = {item_id: vec for item_id, (_, vec) in stored.items() if item_id in catalog}
+        self._clusters = {item_id: meta.get("cluster") for item_id, (meta, _) in stored.items() if item_id in catalog}
         batch = min(self.max_batch, 512)  # also the embedder's batch: keeps progress and memory steady
         with tqdm(total=len(changed), desc=f"embedding {catalog.name}", unit="item", disable=not progress or not changed) as bar:
             for start in range(0, len(changed), batch):
                 chunk = changed[start:start + batch]
                 texts = [item.text_for_embedding() for item in chunk]
-                self.upsert([i.id for i in chunk], embedder.encode(texts), [_metadata(i) for i in chunk], texts)
+                encoded = embedder.encode(texts)
+                self.upsert([i.id for i in chunk], encoded, [_metadata(i) for i in chunk], texts)
+                vectors.update(zip((i.id for i in chunk), np.asarray(encoded, dtype=np.float32)))
+                self._clusters.update((i.id, None) for i in chunk)  # a rewritten item lost its cluster
                 bar.update(len(chunk))
         for start in range(0, len(stale), self.max_batch):
             self.collection.delete(ids=stale[start:start + self.max_batch])
+        ids = list(vectors)
+        self.vectors = ItemVectors(ids, np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, 0)))
         return SyncReport(total=len(catalog), embedded=len(changed), removed=len(stale))
+
+    def _read_all(self) -> dict[str, tuple[dict, np.ndarray]]:
+        """{id: (metadata, embedding)} for everything stored, read in pages."""
+        stored, offset, page = {}, 0, 5000
+        while True:
+            got = self.collection.get(include=["metadatas", "embeddings"], limit=page, offset=offset)
+            for item_id, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"]):
+                stored[item_id] = (meta or {}, np.asarray(vec, dtype=np.float32))
+            if len(got["ids"]) < page:
+                return stored
+            offset += page
 
     @_server_errors
     def upsert(self, ids: list[str], embeddings: np.ndarray, metadatas: list[dict],
@@ -154,25 +199,18 @@ class ItemStore:
                                    metadatas=metadatas[start:end],
                                    documents=documents[start:end] if documents is not None else None)
 
-    def _stored_hashes(self) -> dict[str, str]:
-        hashes, offset, page = {}, 0, 5000
-        while True:
-            got = self.collection.get(include=["metadatas"], limit=page, offset=offset)
-            for item_id, meta in zip(got["ids"], got["metadatas"]):
-                hashes[item_id] = (meta or {}).get("content_hash", "")
-            if len(got["ids"]) < page:
-                return hashes
-            offset += page
-
     @_server_errors
     def set_clusters(self, assignment: dict[str, int]) -> int:
         """Write each item's interest cluster into its metadata (only where it changed)."""
-        got = self.collection.get(include=["metadatas"])
-        changed = [(i, assignment[i]) for i, m in zip(got["ids"], got["metadatas"])
-                   if i in assignment and (m or {}).get("cluster") != assignment[i]]
+        known = self._clusters
+        if known is None:  # not synced in this process: read what is stored
+            got = self.collection.get(include=["metadatas"])
+            known = {i: (m or {}).get("cluster") for i, m in zip(got["ids"], got["metadatas"])}
+        changed = [(i, c) for i, c in assignment.items() if i in known and known[i] != c]
         for start in range(0, len(changed), self.max_batch):
             chunk = changed[start:start + self.max_batch]
             self.collection.update(ids=[i for i, _ in chunk], metadatas=[{"cluster": c} for _, c in chunk])
+        known.update(changed)
         return len(changed)
 
     @_server_errors

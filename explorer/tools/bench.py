@@ -227,8 +227,8 @@ def _dtype_quality(ex, personas: int) -> list[Figure]:
         start = time.perf_counter()
         written[name] = [explainer.explain(item, evidence, query) for item, evidence, query in cases]
         written[name + " seconds"] = time.perf_counter() - start
-    passed = {name: sum(e.path == "llm" for e in written[name]) for name in (dtype, "float32")}
-    same = sum(a.text == b.text for a, b in zip(written[dtype], written["float32"]))
+    passed = {name: sum(e.served_by == "llm" for e in written[name]) for name in (dtype, "float32")}
+    same = sum(a.value == b.value for a, b in zip(written[dtype], written["float32"]))
     n = len(cases)
     return [Figure(f"explanations passing the grounding checks, {dtype} ({n} explanations)", passed[dtype],
                    "explanations", passed["float32"], "the same in float32", "not fewer",

@@ -42,7 +42,7 @@ def card_html(number: int, rec: Recommendation, catalog: Catalog, opinion: bool 
             False: '<div class="ie-opinion">👎 noted: it joined your history as a dislike and will not come back</div>',
             None: ""}[opinion]
     state = {True: " ie-liked", False: " ie-disliked", None: ""}[opinion]
-    source = "" if rec.explanation_path == "fallback" or not rec.explanation else f' <span class="ie-path">{esc(rec.explanation_path)}</span>'
+    source = "" if rec.explanation_served_by == "fallback" or not rec.explanation else f' <span class="ie-path">{esc(rec.explanation_served_by)}</span>'
     return (f'<div class="ie-card{state}" data-item="{esc(rec.item_id)}" data-mode="{esc(rec.mode)}">'
             f'<div class="ie-head"><span class="ie-num">{number}</span>'
             f'<span class="ie-title">{esc(rec.title)}</span>'
