@@ -1,5 +1,8 @@
 """The whole pipeline on the demo data with the real embedded models and a real Chroma store."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from explorer.pipeline.values import InterestProfile, Theme
@@ -64,3 +67,15 @@ def test_explore_knob_moves_recommendations_away_from_the_profile(explorer_fallb
     own = {t.label for t in ex.profile(history).value.themes}
     share = lambda r: sum(bool(own & set(ex.catalog[x.item_id].tags)) for x in r.recommendations)
     assert share(ex.recommend(history, k=6, explore=1.0)) < share(ex.recommend(history, k=6, explore=0.0))
+
+
+PINNED = Path(__file__).parent / "data" / "fallback_recommendations.json"
+
+
+def test_fallback_recommendations_of_every_persona_are_pinned(explorer_fallback):
+    """Every demo persona's recommendations on the fallbacks (explore 0, 0.3, 1), as recorded before the
+    package was cut into wings: a refactor must not change them. A change that means to (a new ranking)
+    records them again with `python tests/data/record_fallback_recommendations.py` and says why."""
+    from tests.data.record_fallback_recommendations import recommendations
+
+    assert recommendations(explorer_fallback) == json.loads(PINNED.read_text(encoding="utf-8"))
