@@ -25,6 +25,7 @@ from explorer.tools.processes import free_port, stop_process
 from explorer.pipeline.profile import ProfileBuilder
 from explorer.pipeline.prompts import select_prompt
 from tests.test_end_to_end import assert_grounded
+from tests.tiers import needs
 
 SETTINGS = Settings()
 CATALOG = load_catalog(SETTINGS.catalog)
@@ -37,15 +38,16 @@ COUNTING = [{"role": "user", "content": "Count from one to ten in words, separat
 
 
 @pytest.fixture(scope="session")
-def transformers_llm():
+def transformers_llm(llm_settings):
     """The default backend, under the same key the Explorer uses, so it is loaded once per session."""
     from explorer.resources import load_once
 
-    settings = LLMSettings()
+    settings = llm_settings
     return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
 
 
 @pytest.fixture(scope="session")
+@needs("llm")
 def llamacpp_llm():
     pytest.importorskip("llama_cpp", reason=NEEDS_LLAMACPP)
     from explorer.resources import load_once
@@ -55,6 +57,7 @@ def llamacpp_llm():
 
 
 @pytest.fixture(scope="session")
+@needs("system", "llm")
 def llama_server(tmp_path_factory):
     """`python -m llama_cpp.server` serving the embedded GGUF on a free loopback port; its base URL."""
     pytest.importorskip("llama_cpp.server.app", reason=NEEDS_LLAMACPP)
@@ -92,10 +95,20 @@ def remote_llm(llama_server):
     return load_backend(LLMSettings(backend="openai", base_url=llama_server, remote_prefix="completions"))
 
 
-@pytest.fixture(params=["transformers", "llamacpp", "openai"])
+BACKEND_FIXTURES = {"transformers": "transformers_llm", "llamacpp": "llamacpp_llm", "openai": "remote_llm"}
+
+
+@pytest.fixture(params=["transformers", "llamacpp", pytest.param("openai", marks=pytest.mark.system)])
+@needs("llm")
 def backend(request):
-    return request.getfixturevalue({"transformers": "transformers_llm", "llamacpp": "llamacpp_llm",
-                                    "openai": "remote_llm"}[request.param])
+    return request.getfixturevalue(BACKEND_FIXTURES[request.param])
+
+
+@pytest.fixture(params=["llamacpp", pytest.param("openai", marks=pytest.mark.system)])
+@needs("llm")
+def streaming_backend(request):
+    """The backends that stream from a separate decoder (llama.cpp in process, and its server)."""
+    return request.getfixturevalue(BACKEND_FIXTURES[request.param])
 
 
 class Recording:
@@ -128,9 +141,8 @@ def test_the_planners_schema_is_met_on_every_backend(backend):
     assert len(answer["nearby"]) == 1 and answer["new"] == []
 
 
-@pytest.mark.parametrize("name", ["llamacpp_llm", "remote_llm"])
-def test_streamed_chunks_join_to_the_generated_text(name, request):
-    llm = request.getfixturevalue(name)
+def test_streamed_chunks_join_to_the_generated_text(streaming_backend):
+    llm = streaming_backend
     messages = [{"role": "user", "content": "Describe a rainy afternoon in a small harbour town."}]
     chunks = list(llm.stream(messages, 40))
     assert len(chunks) >= 5 and all(isinstance(c, str) and c for c in chunks)
@@ -189,7 +201,8 @@ def test_remote_backend_without_an_address_says_which_setting():
         load_backend(LLMSettings(backend="openai"))
 
 
-def test_a_server_that_is_down_leaves_every_step_on_its_fallback(data_dir):
+def test_a_server_that_is_down_leaves_every_step_on_its_fallback(data_dir, explorer_fallback):
+    """The session's index (built by explorer_fallback) with an LLM server that is not there."""
     from explorer import Explorer
 
     closed = free_port()  # nothing listens there once the probe socket is closed

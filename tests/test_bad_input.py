@@ -8,9 +8,6 @@ UTF-8); this file adds the rest.
 """
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,7 +15,7 @@ import pytest
 from explorer.catalog import (MAX_DESCRIPTION_CHARS, Catalog, History, Item, Rating, history_from_lines,
                               load_catalog, load_history_file, require_usable)
 from explorer.chat.session import MAX_MESSAGE_CHARS, NOTHING_TO_READ
-from explorer.config import PROJECT_ROOT, Settings, StoreSettings
+from explorer.config import Settings, StoreSettings
 from explorer.errors import DataError, EmptyHistoryError, UnknownItemError
 from explorer.chat import ChatSession
 
@@ -124,7 +121,7 @@ def test_a_good_catalogue_has_no_notes():
     assert CATALOG.notes == []
 
 
-def test_a_rejected_catalogue_leaves_the_existing_index_untouched(tmp_path, embedder):
+def test_a_rejected_catalogue_leaves_the_existing_index_untouched(tmp_path, embedder, run_explorer):
     """`explorer ingest` (the real CLI, a subprocess) of a bad version of an indexed catalogue: the file is
     validated in full first, so neither its good rows (one of them changed) nor its bad one reach Chroma."""
     from explorer.store.items import ItemStore, collection_name, open_client
@@ -137,9 +134,8 @@ def test_a_rejected_catalogue_leaves_the_existing_index_untouched(tmp_path, embe
     bad = tmp_path / "mine.jsonl"
     bad.write_text(jsonl({**good[0], "title": "Changed"}, {**GOOD, "id": "new", "title": "New"}, good[2],
                          {**GOOD, "id": "i9", "year": "soon"}))
-    env = {**os.environ, "EXPLORER_DATA_DIR": str(data_dir), "COLUMNS": "1000"}  # rich wraps at the width
-    proc = subprocess.run([sys.executable, "-m", "explorer", "ingest", str(bad)], capture_output=True, text=True,
-                          env=env, cwd=PROJECT_ROOT, timeout=300)
+    proc = run_explorer("ingest", str(bad), timeout=300, EXPLORER_DATA_DIR=str(data_dir),
+                        COLUMNS="1000")  # rich wraps at the width
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{bad}:4:" in proc.stderr and "(field 'year')" in proc.stderr
 
@@ -236,13 +232,13 @@ def test_a_huge_history_still_gets_recommendations(explorer_fallback, n_history,
     assert not {r.item_id for r in result.recommendations} & set(ids)
 
 
-def test_a_query_excluding_3000_history_items_never_returns_one(tmp_path):
+def test_a_query_excluding_3000_history_items_never_returns_one(index_dir):
     """The store's exclusion ($nin) with a history of thousands: 6,000 items, 3,000 or 5,990 of them excluded."""
     import numpy as np
 
     from explorer.store.items import ItemStore, open_client
 
-    store = ItemStore(open_client(StoreSettings(), tmp_path), "explorer-big")
+    store = ItemStore(open_client(StoreSettings(), index_dir), "explorer-big")
     vectors = np.random.default_rng(0).normal(size=(6000, 8)).astype("float32")
     for start in range(0, 6000, 2000):
         ids = [f"x{i}" for i in range(start, start + 2000)]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from explorer.tools.processes import free_port
+from tests.tiers import needs
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: run `make browser` (as root)")
@@ -49,6 +50,7 @@ class ServedApp:
 
 
 @pytest.fixture(scope="module")
+@needs("system")
 def playwright():
     with sync_api.sync_playwright() as p:
         yield p

@@ -1,23 +1,18 @@
-"""The real CLI, run as a user runs it (a subprocess), asserting its output."""
+"""The real CLI, run as a user runs it (a subprocess: the `run_explorer` fixture), asserting its output."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from explorer.config import PROJECT_ROOT
 
-
-def run_cli(*args, data_dir):
-    env = {**os.environ, "EXPLORER_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "explorer", *args], capture_output=True, text=True, env=env,
-                          cwd=PROJECT_ROOT, timeout=600)
+@pytest.fixture
+def run_cli(run_explorer):
+    """The CLI with its data directory given as a user's environment would (EXPLORER_DATA_DIR)."""
+    return lambda *args, data_dir: run_explorer(*args, EXPLORER_DATA_DIR=str(data_dir))
 
 
 @pytest.mark.slow
-def test_recommend_json_with_the_embedded_llm(data_dir):
+def test_recommend_json_with_the_embedded_llm(data_dir, run_cli):
     proc = run_cli("recommend", "--persona", "nina", "-k", "3", "--explore", "0.5", "--json", data_dir=data_dir)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -28,13 +23,13 @@ def test_recommend_json_with_the_embedded_llm(data_dir):
     assert set(out["served_by"]) == {"profile", "plan", "explain"}
 
 
-def test_unknown_persona_is_one_clean_line(data_dir):
+def test_unknown_persona_is_one_clean_line(data_dir, run_cli):
     proc = run_cli("recommend", "--persona", "nobody", "--no-llm", data_dir=data_dir)
     assert proc.returncode == 2
     assert "unknown persona 'nobody'" in proc.stderr and "Maya" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_ingest_reports_and_is_idempotent(tmp_path):
+def test_ingest_reports_and_is_idempotent(tmp_path, run_cli):
     catalog = tmp_path / "mine.csv"
     catalog.write_text("id,title,kind,year,tags,description\nx1,First Thing,book,2001,history|war,A book.\n"
                        "x2,Second Thing,album,1999,music|jazz,An album.\n")
@@ -45,7 +40,7 @@ def test_ingest_reports_and_is_idempotent(tmp_path):
     assert "0 embedded" in again.stdout and "2 unchanged" in again.stdout
 
 
-def test_ingest_of_a_bad_file_names_the_line_and_builds_nothing(tmp_path):
+def test_ingest_of_a_bad_file_names_the_line_and_builds_nothing(tmp_path, run_cli):
     catalog = tmp_path / "bad.jsonl"
     catalog.write_text('{"id": "a", "title": "A"}\n{"id": "b"}\n')
     proc = run_cli("ingest", str(catalog), data_dir=tmp_path / "d")
@@ -53,7 +48,7 @@ def test_ingest_of_a_bad_file_names_the_line_and_builds_nothing(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
-def test_history_file_with_unknown_titles_lists_them(tmp_path, data_dir):
+def test_history_file_with_unknown_titles_lists_them(tmp_path, data_dir, run_cli):
     history = tmp_path / "mine.txt"
     history.write_text("Arrival, 5\nSpirited Away, 4.5\nNot A Real Film\n")
     proc = run_cli("recommend", "--history", str(history), "--no-llm", "-k", "2", "--json", data_dir=data_dir)

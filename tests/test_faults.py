@@ -28,7 +28,7 @@ from explorer.errors import LLMTimeoutError
 from explorer.pipeline.explain import Explainer
 from explorer.llm.guard import GuardedBackend
 from explorer.pipeline.plan import Planner
-from explorer.tools.processes import free_port
+from explorer.tools.processes import free_port, stop_process, wait_until_serving
 from explorer.pipeline.profile import ProfileBuilder
 from explorer.pipeline.prompts import select_prompt
 from explorer.pipeline.values import ExploreQuery
@@ -48,13 +48,6 @@ def prompt(step):
 def flat(text: str) -> str:
     """Rich wraps long lines at the terminal width; compare messages with their whitespace folded."""
     return " ".join(text.split())
-
-
-def cli(*args, data_dir=None, prefix=(), timeout=600, **env) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **ENV, **env}
-    data = ("--data-dir", str(data_dir)) if data_dir is not None else ()
-    return subprocess.run([*prefix, sys.executable, "-m", "explorer", *args, *data], capture_output=True, text=True,
-                          env=full_env, cwd=PROJECT_ROOT, timeout=timeout)
 
 
 # ---------------------------------------------------------------- the LLM: slow, hung, abandoned
@@ -197,7 +190,7 @@ def copies_of_the_demo_catalogue(path: Path, times: int) -> list[dict]:
     return out
 
 
-def test_an_ingestion_killed_mid_way_is_completed_by_running_it_again(tmp_path):
+def test_an_ingestion_killed_mid_way_is_completed_by_running_it_again(tmp_path, run_explorer, spawn):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -207,9 +200,8 @@ def test_an_ingestion_killed_mid_way_is_completed_by_running_it_again(tmp_path):
     copies_of_the_demo_catalogue(source, 3)  # 990 items: two upsert batches of at most 512
     catalog = load_catalog(source)
     data_dir = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "explorer", "ingest", str(source), "--data-dir", str(data_dir)],
-                            cwd=PROJECT_ROOT, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = spawn([sys.executable, "-m", "explorer", "ingest", str(source), "--data-dir", str(data_dir)],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = b""
     try:
         while proc.poll() is None:  # tqdm writes "512/990" once the first batch is upserted
@@ -224,7 +216,7 @@ def test_an_ingestion_killed_mid_way_is_completed_by_running_it_again(tmp_path):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
-    again = cli("ingest", str(source), data_dir=data_dir)
+    again = run_explorer("ingest", str(source), data_dir=data_dir)
     assert again.returncode == 0, again.stderr
     report = re.search(r"(\d+) items in collection .*\((\d+) embedded, (\d+) removed, (\d+) unchanged\)", flat(again.stdout))
     total, embedded, removed, unchanged = map(int, report.groups())
@@ -243,7 +235,7 @@ def test_an_ingestion_killed_mid_way_is_completed_by_running_it_again(tmp_path):
 # ---------------------------------------------------------------- a broken Chroma directory, through the CLI
 
 @pytest.fixture(scope="module")
-def small_index(tmp_path_factory):
+def small_index(tmp_path_factory, run_explorer):
     """40 demo items indexed by the CLI (a finished process, so the folder is complete on disk)."""
     root = tmp_path_factory.mktemp("small-index")
     rows = SETTINGS.catalog.read_text(encoding="utf-8").splitlines()[:40]
@@ -252,9 +244,10 @@ def small_index(tmp_path_factory):
     titles = [json.loads(r)["title"] for r in rows]
     history = root / "history.txt"
     history.write_text(f"{titles[0]}, 5\n{titles[1]}, 4.5\n{titles[2]}, 4\n", encoding="utf-8")
-    built = cli("ingest", str(catalog), data_dir=root / "data")
+    built = run_explorer("ingest", str(catalog), data_dir=root / "data")
     assert built.returncode == 0, built.stderr
-    return {"catalog": catalog, "history": history, "data": root / "data", "ids": [json.loads(r)["id"] for r in rows]}
+    return {"catalog": catalog, "history": history, "data": root / "data", "ids": [json.loads(r)["id"] for r in rows],
+            "run": run_explorer}
 
 
 def copy_index(small_index, tmp_path) -> Path:
@@ -266,7 +259,7 @@ def copy_index(small_index, tmp_path) -> Path:
 
 
 def recommend(small_index, data_dir, prefix=()) -> subprocess.CompletedProcess:
-    return cli("recommend", "--catalog", str(small_index["catalog"]), "--history", str(small_index["history"]),
+    return small_index["run"]("recommend", "--catalog", str(small_index["catalog"]), "--history", str(small_index["history"]),
                "--no-llm", "-k", "3", "--json", data_dir=data_dir, prefix=prefix)
 
 
@@ -367,81 +360,65 @@ def test_a_read_only_index_gets_a_clear_message(small_index, tmp_path):
 class AppProcess:
     """`python app.py` as a person runs it, on a fixed loopback port and data dir, LLM off."""
 
-    def __init__(self, data_dir: Path):
-        self.data_dir, self.port, self.proc = data_dir, free_port(), None
+    def __init__(self, data_dir: Path, spawn):
+        self.data_dir, self.spawn, self.port, self.proc = data_dir, spawn, free_port(), None
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> "AppProcess":
-        import httpx
-
-        env = {**os.environ, **ENV, "EXPLORER_DATA_DIR": str(self.data_dir), "EXPLORER_LLM__BACKEND": "none"}
-        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=PROJECT_ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"app.py exited with {self.proc.returncode}"
-            try:
-                if httpx.get(self.url, timeout=5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise AssertionError("app.py did not serve its page within 300 s")
+        self.proc = self.spawn([sys.executable, "app.py", "--port", str(self.port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               env={"EXPLORER_DATA_DIR": str(self.data_dir), "EXPLORER_LLM__BACKEND": "none"})
+        wait_until_serving(self.url, 300, self.proc)
+        return self
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
-
-def test_sessions_feedback_and_profile_edits_survive_a_sigkill_of_the_app(tmp_path):
+def test_sessions_feedback_and_profile_edits_survive_a_sigkill_of_the_app(tmp_path, spawn):
     pytest.importorskip("playwright.sync_api")
     from tests import test_browser as b
 
     if not b.CHROMIUM.exists():
         pytest.skip("needs Debian's chromium: run `make browser` (as root)")
-    app = AppProcess(tmp_path / "data").start()
-    try:
-        with b.sync_api.sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=str(b.CHROMIUM), headless=True, args=b.CHROMIUM_ARGS,
-                viewport={"width": 1400, "height": 1000})
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(120_000)
-            page.goto(app.url)
-            b.wait_status(page, "Showing")
-            b.choose_persona(page, "Raven")
-            b.send(page, "surprise me")
-            b.wait_answer(page, 1)
-            cards, transcript = b.card_ids(page), b.bot_texts(page)
-            page.click("#down-0")  # feedback
-            b.wait_status(page, "👎 noted")
-            page.fill("#avoid textarea", page.input_value("#avoid textarea") + "\nwestern")  # a profile edit
-            page.click("#save-profile")
-            b.wait_status(page, "Profile saved")
-            avoid = page.input_value("#avoid textarea").splitlines()
+    app = AppProcess(tmp_path / "data", spawn).start()  # `spawn` stops it after the test
+    with b.sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(b.CHROMIUM), headless=True, args=b.CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000})
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(app.url)
+        b.wait_status(page, "Showing")
+        b.choose_persona(page, "Raven")
+        b.send(page, "surprise me")
+        b.wait_answer(page, 1)
+        cards, transcript = b.card_ids(page), b.bot_texts(page)
+        page.click("#down-0")  # feedback
+        b.wait_status(page, "👎 noted")
+        page.fill("#avoid textarea", page.input_value("#avoid textarea") + "\nwestern")  # a profile edit
+        page.click("#save-profile")
+        b.wait_status(page, "Profile saved")
+        avoid = page.input_value("#avoid textarea").splitlines()
 
-            b.send(page, "something lighter")  # the kill lands while this answer is being written
-            app.kill()
-            assert app.proc.returncode == -signal.SIGKILL
-            app.start()  # same port, same data dir: the browser's stored session id points here
-            page.goto(app.url)  # a fresh load (a reload may race the page's own reconnection attempts)
-            b.wait_status(page, "Welcome back")
-            restored = b.bot_texts(page)
-            assert restored[:1] == transcript and len(restored) in (1, 2)  # the cut turn is whole or absent
-            if len(restored) == 1:
-                assert b.card_ids(page) == cards
-                assert "will not come back" in page.locator("#card-0").inner_text()
-            assert page.input_value("#avoid textarea").splitlines() == avoid and "western" in avoid
-            page.get_by_role("button", name="Your history").click()  # the accordion, closed by default
-            disliked = page.locator(f'#history li[data-item="{cards[0]}"]').text_content()
-            assert disliked.startswith("👎"), disliked
-            context.close()
-    finally:
-        app.stop()
+        b.send(page, "something lighter")  # the kill lands while this answer is being written
+        app.kill()
+        assert app.proc.returncode == -signal.SIGKILL
+        app.start()  # same port, same data dir: the browser's stored session id points here
+        page.goto(app.url)  # a fresh load (a reload may race the page's own reconnection attempts)
+        b.wait_status(page, "Welcome back")
+        restored = b.bot_texts(page)
+        assert restored[:1] == transcript and len(restored) in (1, 2)  # the cut turn is whole or absent
+        if len(restored) == 1:
+            assert b.card_ids(page) == cards
+            assert "will not come back" in page.locator("#card-0").inner_text()
+        assert page.input_value("#avoid textarea").splitlines() == avoid and "western" in avoid
+        page.get_by_role("button", name="Your history").click()  # the accordion, closed by default
+        disliked = page.locator(f'#history li[data-item="{cards[0]}"]').text_content()
+        assert disliked.startswith("👎"), disliked
+        context.close()
+    stop_process(app.proc)
     with sqlite3.connect(tmp_path / "data" / "sessions.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY seq")]

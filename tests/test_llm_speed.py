@@ -6,22 +6,21 @@ import json
 
 import pytest
 
-from explorer.config import LLMSettings
 
 PROMPT = [{"role": "user", "content": "Name three slow science fiction films."}]
 
 
-def test_converted_copy_loads_the_same_model_and_writes_the_same_text(tmp_path, monkeypatch):
+def test_converted_copy_loads_the_same_model_and_writes_the_same_text(tmp_path, monkeypatch, llm_settings):
     """The first load converts the GGUF and keeps a copy; the second loads the copy (no GGUF conversion)
     and greedy decoding writes exactly what the GGUF-loaded model writes."""
     from explorer.llm.transformers_backend import TransformersBackend, converted_copy
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    first = TransformersBackend(LLMSettings())
+    first = TransformersBackend(llm_settings)
     copies = list((tmp_path / "interest-explorer" / "llm").iterdir())
     assert [c.name for c in copies] == [converted_copy(*first.model_id.rsplit("/", 1)).name]  # no partial left
     assert (copies[0] / "model.safetensors").is_file() and (copies[0] / "tokenizer.json").is_file()
-    second = TransformersBackend(LLMSettings())
+    second = TransformersBackend(llm_settings)
     assert second.model.name_or_path == str(copies[0])
     assert second.model.dtype == first.model.dtype
     assert second.generate(PROMPT, 16) == first.generate(PROMPT, 16)

@@ -20,6 +20,7 @@ import sys
 import pytest
 
 from explorer.config import PROJECT_ROOT
+from tests.tiers import needs
 
 ENV = {"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
        "TRANSFORMERS_OFFLINE": "1"}
@@ -64,6 +65,7 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
+@needs("system")
 def netns() -> list[str]:
     """The command prefix that runs a command in a new network namespace, or a failure that says why not."""
     prefix = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]

@@ -31,8 +31,8 @@ def test_synthetic_catalogue_is_reproducible_and_seeded():
     assert {m["kind"] for m in whole[2]} <= {"film", "book", "album", "podcast", "game"}
 
 
-def test_a_tiny_embedded_run_measures_every_cost(tmp_path):
-    result = run_one("persistent", 300, tmp_path, queries=20, seconds_per_set=0, seed=0)
+def test_a_tiny_embedded_run_measures_every_cost(index_dir):
+    result = run_one("persistent", 300, index_dir, queries=20, seconds_per_set=0, seed=0)
     assert result["items"] == 300 and result["ingest_items_per_s"] > 0 and result["disk_mb"] > 0
     assert result["client_peak_rss_mb"] > 0 and result["history_excluded"] == 150
     assert set(result["latency_ms"]) == {"top10", "top10_kind", "top10_cluster", "top10_exclude20",

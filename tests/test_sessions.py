@@ -27,6 +27,7 @@ from explorer.tools.processes import free_port, stop_process
 from explorer.store.sessions import (PostgresSessionStore, SessionStorage, SQLiteSessionStore, StoredSession,
                                     open_session_store)
 from explorer.chat.live import SessionManager
+from tests.tiers import needs
 
 INSTALL = "apt-get install -y postgresql (or `make postgres`, as root)"
 
@@ -87,13 +88,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
+@needs("system")
 def postgres():
     cluster = Cluster().start()
     yield cluster
     cluster.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.system)])
 def store_url(request, tmp_path) -> str:
     """A URL for an empty store of each kind (a fresh file, or a fresh database)."""
     if request.param == "sqlite":
@@ -234,12 +236,10 @@ def test_an_unreachable_postgresql_names_the_url_without_its_password():
 
 
 
-def test_the_app_stops_with_one_line_when_its_session_store_is_unreachable(tmp_path):
+def test_the_app_stops_with_one_line_when_its_session_store_is_unreachable(tmp_path, run_process):
     url = f"postgresql://explorer:hunter2@127.0.0.1:{free_port()}/sessions"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EXPLORER_SESSIONS__URL": url, "EXPLORER_DATA_DIR": str(tmp_path),
-           "EXPLORER_LLM__BACKEND": "none"}
-    done = subprocess.run([sys.executable, "app.py", "--port", str(free_port())], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {"EXPLORER_SESSIONS__URL": url, "EXPLORER_DATA_DIR": str(tmp_path), "EXPLORER_LLM__BACKEND": "none"}
+    done = run_process([sys.executable, "app.py", "--port", str(free_port())], env=env, timeout=120)
     assert done.returncode == 1, done.stderr[-2000:]
     assert "error: cannot use the session store at postgresql://explorer@127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr and "hunter2" not in done.stderr + done.stdout
@@ -259,12 +259,11 @@ while True:
 """
 
 
-def test_sqlite_keeps_every_committed_save_when_its_writer_is_killed(tmp_path):
+def test_sqlite_keeps_every_committed_save_when_its_writer_is_killed(tmp_path, spawn):
     """A process saving in a loop is killed with SIGKILL mid-write; every save it reported is there, the
     snapshot and its event log agree, and the file is intact."""
     path = tmp_path / "sessions.sqlite3"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                              text=True)
+    writer = spawn([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
     try:
         reported = 0
         while reported < 150:

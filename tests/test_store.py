@@ -13,6 +13,7 @@ from explorer.tools.processes import free_port
 from explorer.config import Settings, StoreSettings
 from explorer.errors import IndexUnavailableError
 from explorer.store.items import OVERFETCH_LIMIT, ItemStore, StoreServerUnavailableError, open_client
+from tests.tiers import needs
 
 
 def catalog_of(*items: Item) -> Catalog:
@@ -25,7 +26,7 @@ ITEMS = [Item(id="sf1", title="Space Opera", kind="film", tags=("science fiction
          Item(id="jazz", title="Blue Night", kind="album", tags=("music", "jazz"))]
 
 
-@pytest.fixture(params=["persistent", "http"])
+@pytest.fixture(params=["persistent", pytest.param("http", marks=pytest.mark.system)])
 def settings(request, tmp_path) -> StoreSettings:
     """Store settings for one mode; the http mode points at the session's real Chroma server."""
     if request.param == "http":
@@ -41,6 +42,7 @@ def name() -> str:
 
 
 @pytest.fixture
+@needs("index")
 def store(settings, tmp_path, name):
     store = ItemStore(open_client(settings, tmp_path), name)
     yield store
@@ -146,8 +148,15 @@ def test_a_missing_server_is_a_clear_error_naming_host_port_and_the_fix(tmp_path
     assert f"127.0.0.1:{port}" in str(caught.value) and "chroma run --path" in str(caught.value)
 
 
-def test_a_server_that_stops_mid_session_is_a_clear_error(tmp_path):
-    with run_server(tmp_path / "db") as server:
+@pytest.fixture
+@needs("system")
+def own_chroma_server(tmp_path):
+    """A Chroma server of the test's own, to stop when it likes: `with own_chroma_server() as server:`."""
+    return lambda: run_server(tmp_path / "db")
+
+
+def test_a_server_that_stops_mid_session_is_a_clear_error(tmp_path, own_chroma_server):
+    with own_chroma_server() as server:
         store = ItemStore(open_client(StoreSettings(mode="http", host=server.host, port=server.port), tmp_path),
                           "explorer-stops")
         store.upsert(["a"], np.ones((1, 384), dtype=np.float32), [{"item_id": "a", "kind": "book"}])

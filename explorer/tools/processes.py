@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 
@@ -35,3 +37,23 @@ def peak_rss_mb(pid: int) -> float | None:
     except OSError:
         pass
     return None
+
+
+def wait_until_serving(url: str, timeout: float, process: subprocess.Popen | None = None) -> float:
+    """Poll `url` until it answers 200 (the app's page, a server's health URL); the seconds it took.
+
+    When `process` is given and exits first, say so at once instead of waiting out `timeout`. Raises
+    TimeoutError when nothing answered in time. Plain urllib: it runs before anything else is imported."""
+    start = time.monotonic()
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with status {process.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return time.monotonic() - start
+        except OSError:  # refused, reset, timed out, or an HTTP error status (URLError/HTTPError are OSErrors)
+            pass
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"nothing answered at {url} within {timeout:.0f} s")
+        time.sleep(0.2)

@@ -2,17 +2,16 @@
 
 import json
 import math
-import os
-import subprocess
 import sys
 
 import pytest
 
-from explorer.config import PROJECT_ROOT, Settings
+from explorer.config import Settings
 from explorer.eval.run import EvalConfig, evaluate, markdown_table
 
 
-def test_evaluate_demo_personas_without_the_llm(data_dir, tmp_path):
+def test_evaluate_demo_personas_without_the_llm(data_dir, explorer_fallback, tmp_path):
+    """On the session's index (built by explorer_fallback in data_dir), with its embedder."""
     report = evaluate(EvalConfig(data=None, users=4, k=5, out=tmp_path, progress=False),
                       Settings(data_dir=data_dir, llm={"backend": "none"}))
     assert report["settings"]["users"] == 4 and report["settings"]["k"] == 5
@@ -28,11 +27,9 @@ def test_evaluate_demo_personas_without_the_llm(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_script_with_the_llm_and_prompt_variants(data_dir, tmp_path):
-    env = {**os.environ, "EXPLORER_DATA_DIR": str(data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "explorer.eval", "--users", "2", "--k", "5", "--audit-users", "1",
-                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
-                          timeout=900)
+def test_eval_script_with_the_llm_and_prompt_variants(data_dir, tmp_path, run_process):
+    proc = run_process([sys.executable, "-m", "explorer.eval", "--users", "2", "--k", "5", "--audit-users", "1",
+                        "--out", str(tmp_path)], env={"EXPLORER_DATA_DIR": str(data_dir)}, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| explorer (LLM) |" in proc.stdout and "explain_brief@v1" in proc.stdout
     report = json.loads((tmp_path / "report.json").read_text())
