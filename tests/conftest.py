@@ -49,6 +49,17 @@ def explorer_fallback(data_dir):
 
 
 @pytest.fixture(scope="session")
+@needs("index")
+def explorer_scripted(data_dir):
+    """The demo explorer with the scripted stand-in LLM (explorer/testing.py): every step takes its LLM path,
+    streaming included, without a model. The default for chat, session and UI tests not about the model."""
+    from explorer import Explorer
+    from explorer.testing import scripted_settings
+
+    return Explorer(scripted_settings(data_dir=data_dir))
+
+
+@pytest.fixture(scope="session")
 @needs("llm", "index")
 def explorer_llm(data_dir):
     """The embedded default: SmolLM2-135M through transformers, loaded once for the whole session."""

@@ -42,8 +42,15 @@ def _auto(settings: LLMSettings) -> LLMBackend:
     return _transformers(settings)
 
 
+def _scripted(settings: LLMSettings) -> LLMBackend:
+    """The scripted stand-in (explorer/testing.py): no model, for tests and UI work that are not about one."""
+    from explorer.testing import load_scripted
+
+    return load_scripted(settings)
+
+
 BACKENDS: dict[str, Callable[[LLMSettings], LLMBackend]] = {
-    "transformers": _transformers, "llamacpp": _llamacpp, "openai": _openai, "auto": _auto}
+    "transformers": _transformers, "llamacpp": _llamacpp, "openai": _openai, "auto": _auto, "scripted": _scripted}
 
 
 @with_timeout  # every backend gets settings.timeout_s per call (explorer/llm/guard.py)
