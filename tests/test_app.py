@@ -1,5 +1,6 @@
 """The web chat, served for real on a loopback port and driven through its HTTP API (gradio_client),
-and the pieces behind it: sessions in SQLite, the HTML views, the interest map. The LLM is off."""
+and the pieces behind it: sessions in SQLite, the HTML views, the interest map. The LLM is the scripted stand-in
+(explorer/testing.py): answers stream through every layer as a model's would, deterministically, with no model."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from explorer.pipeline.values import Recommendation
 from explorer.store.sessions import SQLiteSessionStore
 from explorer.chat.live import SessionManager, valid_session_id
 from explorer.web.view import card_html, notice_html, transcript
+from tests.tiers import needs
 
 
 @pytest.fixture(scope="module")
-def served(explorer_fallback):
+@needs("system")
+def served(explorer_scripted):
     from app import build_ui, serve
 
-    ui = build_ui(explorer_fallback)
+    ui = build_ui(explorer_scripted)
     port = free_port()
     serve(ui, port=port, block=False, quiet=True)
     yield f"http://127.0.0.1:{port}/"
@@ -63,7 +66,7 @@ def test_page_serves_and_a_chat_streams_its_answer(served):
     chat = chat_of(final)
     answer = text(chat[-1])
     assert text(chat[-2]) == "surprise me" and answer.startswith("Your profile:")
-    assert "1. " in answer and "explanations: fallback" in answer
+    assert "1. " in answer and "explanations: llm" in answer  # written by the stand-in, streamed
     assert len(card_ids(final)) == 5
     # Streamed: the answer arrived in growing pieces, each the start of the final text.
     chats = [chat_of(o) for o in job.outputs() if any(isinstance(v, list) for v in o)]
@@ -72,7 +75,7 @@ def test_page_serves_and_a_chat_streams_its_answer(served):
     assert len(distinct) >= 5 and all(answer.startswith(p) for p in distinct)
 
 
-def test_concurrent_sessions_each_get_their_own_answer(served, explorer_fallback):
+def test_concurrent_sessions_each_get_their_own_answer(served, explorer_scripted):
     names = ["Maya", "Raven", "Rosie", "Dev"]
     clients = [client(served) for _ in names]
 
@@ -84,7 +87,7 @@ def test_concurrent_sessions_each_get_their_own_answer(served, explorer_fallback
     with ThreadPoolExecutor(len(names)) as pool:
         answers = list(pool.map(converse, zip(clients, names)))
     for name, outputs in zip(names, answers):
-        expected = explorer_fallback.recommend(explorer_fallback.persona(name), k=5, explore=0.3)
+        expected = explorer_scripted.recommend(explorer_scripted.persona(name), k=5, explore=0.3)
         assert card_ids(outputs) == [r.item_id for r in expected.recommendations], name
         assert expected.profile.summary in text(chat_of(outputs)[-1])
         assert len(chat_of(outputs)) == 2  # only this session's own turn
@@ -113,7 +116,7 @@ def test_an_uploaded_history_file_starts_a_session(served, write):
     assert "bad.jsonl:1" in next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
 
 
-def test_a_saved_profile_edit_steers_the_next_answer(served, explorer_fallback):
+def test_a_saved_profile_edit_steers_the_next_answer(served, explorer_scripted):
     c = client(served)
     first = c.predict("Raven", 0.3, api_name="/choose_persona")
     themes = first[[i for i, v in enumerate(first) if isinstance(v, str) and "horror" in v.splitlines()][0]]
@@ -121,24 +124,24 @@ def test_a_saved_profile_edit_steers_the_next_answer(served, explorer_fallback):
     c.predict(themes, "horror\ngothic", api_name="/save_profile")
     outputs = c.predict("", 0.3, api_name="/respond")
     ids = card_ids(outputs)
-    assert ids and all("horror" not in explorer_fallback.catalog[i].tags for i in ids)
+    assert ids and all("horror" not in explorer_scripted.catalog[i].tags for i in ids)
     assert "profile: edited" in text(chat_of(outputs)[-1])
 
 
-def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(explorer_fallback):
+def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(explorer_scripted):
     from app import build_ui, parse_args
 
     args = parse_args([])
     assert (args.host, args.share) == ("127.0.0.1", False)
-    assert build_ui(explorer_fallback).analytics_enabled is False
+    assert build_ui(explorer_scripted).analytics_enabled is False
 
 
 # ---------------------------------------------------------------- sessions
 
-def test_sessions_survive_a_restart_in_sqlite_wal(explorer_fallback, tmp_path):
+def test_sessions_survive_a_restart_in_sqlite_wal(explorer_scripted, tmp_path):
     path = tmp_path / "sessions.sqlite3"
-    manager = SessionManager(explorer_fallback, SQLiteSessionStore(path))
-    live = manager.start(explorer_fallback.persona("Maya"), "Maya")
+    manager = SessionManager(explorer_scripted, SQLiteSessionStore(path))
+    live = manager.start(explorer_scripted.persona("Maya"), "Maya")
     "".join(live.chat.send(""))
     liked, disliked = live.chat.last.recommendations[0].item_id, live.chat.last.recommendations[1].item_id
     live.chat.feedback(liked, True)
@@ -148,7 +151,7 @@ def test_sessions_survive_a_restart_in_sqlite_wal(explorer_fallback, tmp_path):
 
     store = SQLiteSessionStore(path)  # a restart: new objects, nothing in memory
     assert store.journal_mode() == "wal"
-    back = SessionManager(explorer_fallback, store).get(live.id)
+    back = SessionManager(explorer_scripted, store).get(live.id)
     assert back is not None and back.label == "Maya"
     assert back.chat.to_dict() == live.chat.to_dict()
     assert back.chat.feedback_on(liked) is True and back.chat.feedback_on(disliked) is False
@@ -157,28 +160,28 @@ def test_sessions_survive_a_restart_in_sqlite_wal(explorer_fallback, tmp_path):
     assert store.secret("browser-state") == SQLiteSessionStore(path).secret("browser-state")
 
 
-def test_unknown_or_malformed_session_ids_get_nothing(explorer_fallback, tmp_path):
-    manager = SessionManager(explorer_fallback, SQLiteSessionStore(tmp_path / "s.sqlite3"))
+def test_unknown_or_malformed_session_ids_get_nothing(explorer_scripted, tmp_path):
+    manager = SessionManager(explorer_scripted, SQLiteSessionStore(tmp_path / "s.sqlite3"))
     assert manager.get(None) is None and manager.get("x") is None and manager.get("a" * 30) is None
     assert manager.get("'; DROP TABLE sessions; --") is None
     assert not valid_session_id("../../etc/passwd") and valid_session_id(manager.start(
-        explorer_fallback.persona("Dev"), "Dev").id)
+        explorer_scripted.persona("Dev"), "Dev").id)
 
 
-def test_a_stored_session_forgets_items_the_catalogue_no_longer_has(explorer_fallback, tmp_path):
-    session = ChatSession(explorer_fallback, explorer_fallback.persona("Maya"))
+def test_a_stored_session_forgets_items_the_catalogue_no_longer_has(explorer_scripted, tmp_path):
+    session = ChatSession(explorer_scripted, explorer_scripted.persona("Maya"))
     "".join(session.send(""))
     state = session.to_dict()
     state["history"].append({"item_id": "gone-from-catalogue", "rating": 5.0, "timestamp": 99})
     state["last"]["recommendations"][0]["item_id"] = "gone-too"
-    back = ChatSession.from_dict(explorer_fallback, state)
+    back = ChatSession.from_dict(explorer_scripted, state)
     assert "gone-from-catalogue" not in back.history.item_ids and back.last is None
     assert back.history.item_ids == session.history.item_ids
 
 
-def test_send_events_carry_the_same_text_as_send(explorer_fallback):
-    persona = explorer_fallback.persona("Nina")
-    a, b = ChatSession(explorer_fallback, persona), ChatSession(explorer_fallback, persona)
+def test_send_events_carry_the_same_text_as_send(explorer_scripted):
+    persona = explorer_scripted.persona("Nina")
+    a, b = ChatSession(explorer_scripted, persona), ChatSession(explorer_scripted, persona)
     events = list(a.send_events("surprise me"))
     assert "".join(e.data for e in events if e.kind == "text") == "".join(b.send("surprise me"))
     kinds = [e.kind for e in events if e.kind != "text"]
@@ -186,8 +189,8 @@ def test_send_events_carry_the_same_text_as_send(explorer_fallback):
     assert a.turns == b.turns
 
 
-def test_a_profile_edit_keeps_known_themes_and_refuses_overlong_ones(explorer_fallback):
-    session = ChatSession(explorer_fallback, explorer_fallback.persona("Raven"))
+def test_a_profile_edit_keeps_known_themes_and_refuses_overlong_ones(explorer_scripted):
+    session = ChatSession(explorer_scripted, explorer_scripted.persona("Raven"))
     before = {t.label: t for t in session.current_profile().themes}
     kept = next(iter(before))
     profile = session.revise_profile([kept, "Cosmic Dread", kept], ["gore", "Gore"])
@@ -200,11 +203,11 @@ def test_a_profile_edit_keeps_known_themes_and_refuses_overlong_ones(explorer_fa
 
 # ---------------------------------------------------------------- views and map
 
-def test_views_escape_catalogue_and_user_text(explorer_fallback):
+def test_views_escape_catalogue_and_user_text(explorer_scripted):
     evil = "<img src=x onerror=alert(1)>"
     rec = Recommendation(item_id='a" onmouseover="x', title=evil, kind="<i>film</i>", year=2001, score=1.0,
                          mode="novel", query="<script>q</script>", explanation=evil, evidence=())
-    html = card_html(1, rec, explorer_fallback.catalog, opinion=False)
+    html = card_html(1, rec, explorer_scripted.catalog, opinion=False)
     assert "<img" not in html and "<script>" not in html and "<i>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and 'data-item="a&quot; onmouseover=&quot;x"' in html
     assert transcript([(evil, evil)])[0]["content"] == "&lt;img src=x onerror=alert(1)&gt;"
@@ -220,11 +223,11 @@ def test_pca_is_deterministic_and_keeps_the_main_spread():
     assert pca_2d(np.zeros((0, 8))).shape == (0, 2) and pca_2d(np.ones((1, 8))).shape == (1, 2)
 
 
-def test_the_interest_map_marks_history_and_recommendations(explorer_fallback):
-    imap = InterestMap(explorer_fallback)
-    assert len(imap.ids) == len(explorer_fallback.catalog)
-    history = explorer_fallback.persona("Maya")
-    result = explorer_fallback.recommend(history, k=5, explain=False)
+def test_the_interest_map_marks_history_and_recommendations(explorer_scripted):
+    imap = InterestMap(explorer_scripted)
+    assert len(imap.ids) == len(explorer_scripted.catalog)
+    history = explorer_scripted.persona("Maya")
+    result = explorer_scripted.recommend(history, k=5, explain=False)
     fig = imap.figure(history, result.recommendations)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.texts] == ["1", "2", "3", "4", "5"]
@@ -233,20 +236,20 @@ def test_the_interest_map_marks_history_and_recommendations(explorer_fallback):
     fig.savefig(__import__("io").BytesIO(), format="png")  # it renders
 
 
-def test_the_session_database_is_plain_sqlite(explorer_fallback, tmp_path):
+def test_the_session_database_is_plain_sqlite(explorer_scripted, tmp_path):
     path = tmp_path / "s.sqlite3"
-    SessionManager(explorer_fallback, SQLiteSessionStore(path)).start(explorer_fallback.persona("Ines"), "Ines")
+    SessionManager(explorer_scripted, SQLiteSessionStore(path)).start(explorer_scripted.persona("Ines"), "Ines")
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT label FROM sessions").fetchall() == [("Ines",)]
 
 
-def test_the_shown_profile_follows_feedback_once_it_is_built(explorer_fallback):
-    session = ChatSession(explorer_fallback, explorer_fallback.persona("Arthur"))
+def test_the_shown_profile_follows_feedback_once_it_is_built(explorer_scripted):
+    session = ChatSession(explorer_scripted, explorer_scripted.persona("Arthur"))
     "".join(session.send(""))
     shown = session.shown_profile()
     assert shown == session.last.profile
     session.feedback(session.last.recommendations[0].item_id, liked=True)
-    assert explorer_fallback.known_profile(session.history) is None  # not built yet: no model call to show it
+    assert explorer_scripted.known_profile(session.history) is None  # not built yet: no model call to show it
     assert session.shown_profile() == shown
     fresh = session.current_profile()
-    assert session.shown_profile() == fresh == explorer_fallback.known_profile(session.history)
+    assert session.shown_profile() == fresh == explorer_scripted.known_profile(session.history)

@@ -281,8 +281,9 @@ def test_a_history_of_thousands_keeps_the_prompt_inside_the_context(explorer_llm
 # ---------------------------------------------------------------- chat messages
 
 @pytest.fixture
-def session(explorer_fallback):
-    return ChatSession(explorer_fallback, explorer_fallback.persona("Maya"), k=3)
+def session(explorer_scripted):
+    """A chat over the scripted stand-in LLM: the messages reach every step's model path, without a model."""
+    return ChatSession(explorer_scripted, explorer_scripted.persona("Maya"), k=3)
 
 
 def test_a_message_of_only_blanks_and_control_characters_asks_for_words(session):

@@ -1,4 +1,5 @@
-"""Multi-turn sessions over the fallback explorer (deterministic), and message reading."""
+"""Multi-turn sessions, and message reading. The LLM is the scripted stand-in (explorer/testing.py): every
+step takes its model path, deterministically and without a model; the model itself is tested elsewhere."""
 
 import pytest
 
@@ -7,8 +8,8 @@ from explorer.chat import ChatSession
 
 
 @pytest.fixture
-def session(explorer_fallback):
-    return ChatSession(explorer_fallback, explorer_fallback.persona("Raven"), k=5)
+def session(explorer_scripted):
+    return ChatSession(explorer_scripted, explorer_scripted.persona("Raven"), k=5)
 
 
 def answer(session, message):
@@ -33,11 +34,11 @@ def test_clean_message_keeps_scripts_and_drops_control_characters():
     assert len(clean_message("x" * 100_000)) == 500
 
 
-def test_a_conversation_follows_feedback_and_steering(session, explorer_fallback):
-    catalog = explorer_fallback.catalog
+def test_a_conversation_follows_feedback_and_steering(session, explorer_scripted):
+    catalog = explorer_scripted.catalog
     text = answer(session, "")
     first = session.last.recommendations
-    assert first[0].title in text and "profile: fallback" in text
+    assert first[0].title in text and "profile: llm" in text  # the stand-in served it, no fallback
     disliked = first[0].item_id
     session.feedback(disliked, liked=False)
     answer(session, "")
