@@ -17,35 +17,12 @@ from explorer.pipeline.profile import ProfileBuilder, tag_stats
 from explorer.pipeline.prompts import prompts_for_step, select_prompt
 from explorer.pipeline.rank import rank
 from explorer.pipeline.values import Candidate, ExploreQuery, InterestProfile
+from explorer.testing import ScriptedLLM
 
 SETTINGS = Settings()
 CATALOG = load_catalog(SETTINGS.catalog)
 SCIFI = History.of([Rating(item_id="film-arrival-2016", rating=5.0), Rating(item_id="book-dune-1965", rating=4.5),
                     Rating(item_id="film-interstellar-2014", rating=4.5), Rating(item_id="film-the-shining-1980", rating=1.0)])
-
-
-class ScriptedLLM:
-    """A stand-in LLM that returns fixed answers (or raises), to pin each step's reaction."""
-
-    model_id = "scripted"
-
-    def __init__(self, text="", choice=None, error=None):
-        self.text, self.choice, self.error, self.calls = text, choice, error, 0
-
-    def generate(self, messages, max_new_tokens=None):
-        return "".join(self.stream(messages, max_new_tokens))
-
-    def stream(self, messages, max_new_tokens=None):
-        self.calls += 1
-        if self.error:
-            raise self.error
-        yield from self.text.split(" ") and [w + " " for w in self.text.split(" ")]
-
-    def choose(self, messages, schema, max_new_tokens=None):
-        self.calls += 1
-        if self.error:
-            raise self.error
-        return self.choice
 
 
 def prompt(step):
