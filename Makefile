@@ -1,4 +1,5 @@
-# Two commands: `make run` (set up, build the demo index, open the chat) and `make test`.
+# Three commands: `make run` (set up, build the demo index, open the chat), `make check` (the fast tests, after
+# every change) and `make test` (the whole suite, as CI runs it).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup index run test browser llamacpp postgres
+.PHONY: setup index run check test browser llamacpp postgres
 
 setup: $(VENV)/.installed
 
@@ -45,6 +46,12 @@ postgres:
 	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		apt-get update && apt-get install -y postgresql; \
 	fi
+
+# The tests that need no LLM, no embedder or Chroma index and no server, browser or other process: under a
+# minute on 2 cores. The tiers are marked from each test's fixtures (tests/tiers.py); a test in none of them
+# that loads a model, opens Chroma or starts a process fails there with the fixture it should request.
+check: setup
+	$(PY) -m pytest -q -m "not llm and not index and not system"
 
 test: setup browser llamacpp postgres
 	$(PY) -m pytest -ra

@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from explorer.catalog import load_catalog
 from explorer.chat.session import ChatSession, ProfileEditError
+from explorer.config import Settings
 from explorer.web.interest_map import InterestMap, pca_2d
 from explorer.tools.processes import free_port
 from explorer.pipeline.values import Recommendation
@@ -128,12 +130,14 @@ def test_a_saved_profile_edit_steers_the_next_answer(served, explorer_scripted):
     assert "profile: edited" in text(chat_of(outputs)[-1])
 
 
-def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(explorer_scripted):
+def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(tmp_path):
+    """The page as it is first served, while start-up (never started here) would still be loading."""
     from app import build_ui, parse_args
+    from explorer.web.startup import Startup
 
     args = parse_args([])
     assert (args.host, args.share) == ("127.0.0.1", False)
-    assert build_ui(explorer_scripted).analytics_enabled is False
+    assert build_ui(Startup(Settings(data_dir=tmp_path))).analytics_enabled is False
 
 
 # ---------------------------------------------------------------- sessions
@@ -203,11 +207,11 @@ def test_a_profile_edit_keeps_known_themes_and_refuses_overlong_ones(explorer_sc
 
 # ---------------------------------------------------------------- views and map
 
-def test_views_escape_catalogue_and_user_text(explorer_scripted):
+def test_views_escape_catalogue_and_user_text():
     evil = "<img src=x onerror=alert(1)>"
     rec = Recommendation(item_id='a" onmouseover="x', title=evil, kind="<i>film</i>", year=2001, score=1.0,
                          mode="novel", query="<script>q</script>", explanation=evil, evidence=())
-    html = card_html(1, rec, explorer_scripted.catalog, opinion=False)
+    html = card_html(1, rec, load_catalog(Settings().catalog), opinion=False)
     assert "<img" not in html and "<script>" not in html and "<i>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and 'data-item="a&quot; onmouseover=&quot;x"' in html
     assert transcript([(evil, evil)])[0]["content"] == "&lt;img src=x onerror=alert(1)&gt;"
