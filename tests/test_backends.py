@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
-import httpx
 import jsonschema
 import pytest
 
@@ -21,7 +19,7 @@ from explorer.errors import BackendUnavailableError
 from explorer.llm import load_backend
 from explorer.llm.remote import without_restated_prefix
 from explorer.pipeline.plan import Planner
-from explorer.tools.processes import free_port, stop_process
+from explorer.tools.processes import free_port, stop_process, wait_until_serving
 from explorer.pipeline.profile import ProfileBuilder
 from explorer.pipeline.prompts import select_prompt
 from tests.test_end_to_end import assert_grounded
@@ -72,18 +70,10 @@ def llama_server(tmp_path_factory):
             stdout=sink, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not answer /v1/models within 90 s")
-            time.sleep(0.3)
+        try:
+            wait_until_serving(f"{base_url}/models", 90, process)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"llama_cpp.server: {exc}: {log.read_text(errors='replace')[-2000:]}")
         yield base_url
     finally:
         stop_process(process, grace_s=15)

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,7 +23,7 @@ from typing import Annotated, Optional
 import typer
 
 from explorer.config import PROJECT_ROOT
-from explorer.tools.processes import free_port, peak_rss_mb, stop_process
+from explorer.tools.processes import free_port, peak_rss_mb, stop_process, wait_until_serving
 
 MOVIELENS = PROJECT_ROOT.parent / "shared" / "data" / "movielens-small"
 PROMPT = [{"role": "system", "content": "You are a helpful assistant."},
@@ -334,7 +333,11 @@ def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
         app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=PROJECT_ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            served.append(_wait_for_page(f"http://127.0.0.1:{port}/", app, start))
+            try:
+                wait_until_serving(f"http://127.0.0.1:{port}/", 300, app)
+            except RuntimeError as exc:  # it exited: what it printed says why
+                raise RuntimeError(f"{exc}: {app.stdout.read()[-2000:]}") from None
+            served.append(time.perf_counter() - start)
             for line in app.stdout:  # Startup prints "[start-up] ready" once the Explorer is built
                 if "[start-up] ready" in line:
                     ready.append(time.perf_counter() - start)
@@ -358,19 +361,6 @@ def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
         rows.append(Figure("peak resident memory of the app after that answer", statistics.median(peaks), "MB",
                            goal="<= 1536 MB", met=statistics.median(peaks) <= 1536))
     return rows
-
-
-def _wait_for_page(url: str, app: subprocess.Popen, start: float, timeout: float = 300) -> float:
-    while time.perf_counter() - start < timeout:
-        if app.poll() is not None:
-            raise RuntimeError(f"app.py exited with {app.returncode}: {app.stdout.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter() - start
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} not served within {timeout} s")
 
 
 

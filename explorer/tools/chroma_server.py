@@ -10,15 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 
-from explorer.tools.processes import free_port, stop_process
+from explorer.tools.processes import free_port, stop_process, wait_until_serving
 
 
 @dataclass(frozen=True)
@@ -66,17 +64,12 @@ def chroma_server(path: str | Path, host: str = "127.0.0.1", port: int | None = 
 
 
 def _wait_for_heartbeat(process: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"`chroma run` exited with {process.returncode}:\n{_tail(log_path)}")
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the Chroma server at {url} did not answer within {timeout_s:.0f} s:\n{_tail(log_path)}")
+    try:
+        wait_until_serving(f"{url}/api/v2/heartbeat", timeout_s, process)
+    except RuntimeError:
+        raise RuntimeError(f"`chroma run` exited with {process.returncode}:\n{_tail(log_path)}") from None
+    except TimeoutError:
+        raise RuntimeError(f"the Chroma server at {url} did not answer within {timeout_s:.0f} s:\n{_tail(log_path)}") from None
 
 
 def _tail(path: Path, lines: int = 20) -> str:

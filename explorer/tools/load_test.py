@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from explorer.config import PROJECT_ROOT, Settings
-from explorer.tools.processes import free_port, stop_process
+from explorer.tools.processes import free_port, stop_process, wait_until_serving
 
 MESSAGES = ["something lighter", "surprise me", "less horror", "more like the second one",
             "why did you suggest the first one?"]
@@ -201,20 +201,11 @@ class ServedApp:
 
 def wait_ready(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:
     """Until the app answers and start-up (index, models) is done: a persona pick then returns cards' state."""
-    import httpx
-
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"the app exited with status {process.returncode} during start-up")
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        raise SystemExit(f"the app at {url} did not answer within {seconds:.0f} s")
+    try:
+        wait_until_serving(url, seconds, process)
+    except (RuntimeError, TimeoutError) as exc:  # it exited during start-up, or never answered
+        raise SystemExit(str(exc)) from None
     from gradio_client import Client
 
     left = max(deadline - time.monotonic(), 1)
