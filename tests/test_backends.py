@@ -37,10 +37,10 @@ COUNTING = [{"role": "user", "content": "Count from one to ten in words, separat
 
 @pytest.fixture(scope="session")
 def transformers_llm(llm_settings):
-    """The default backend, under the same key the Explorer uses, so it is loaded once per session."""
+    """The transformers backend, under the same key the Explorer uses, so it is loaded once per session."""
     from explorer.resources import load_once
 
-    settings = llm_settings
+    settings = llm_settings.model_copy(update={"backend": "transformers"})
     return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
 
 

@@ -25,6 +25,11 @@ TIERS = ("llm", "index", "system")
 _ATTRIBUTE = "_explorer_test_tiers"
 # Processes that only a `system` test starts: Python itself (the CLI, app.py) and the servers and browsers.
 _SYSTEM_PROGRAMS = {"chroma", "chromium", "initdb", "pg_ctl", "postgres", "runuser", "unshare", "llama-server"}
+# Backends that load nothing in this process (a server's client, the scripted stand-in), and those guarded at
+# their classes below so that their missing-install errors can still be tested in the fast tier. Any other
+# registered backend (a new one) is refused in the fast tier as a whole.
+_LIGHT_BACKENDS = {"openai", "scripted"}
+_GUARDED_AT_CLASS = {"transformers", "llamacpp", "auto"}
 
 
 def needs(*tiers: str):
@@ -60,8 +65,9 @@ def in_a_tier(item: pytest.Item) -> bool:
     return any(item.get_closest_marker(tier) for tier in TIERS)
 
 
-class TierError(RuntimeError):
-    """A test outside every tier did what only a tier's fixtures may do."""
+class TierError(BaseException):
+    """A test outside every tier did what only a tier's fixtures may do. A BaseException, as pytest's own
+    outcomes are, so that code catching Exception (to show a clean error) does not turn it into another."""
 
 
 _guarding: str | None = None  # the node id of the fast-tier test running now, if any
@@ -95,6 +101,7 @@ def guard(item: pytest.Item, monkeypatch: pytest.MonkeyPatch):
         return
     import chromadb
 
+    import explorer.llm
     from explorer.llm.llamacpp import LlamaCppBackend, llamacpp_available
     from explorer.llm.transformers_backend import TransformersBackend
     from explorer.store.embed import Embedder
@@ -119,6 +126,8 @@ def guard(item: pytest.Item, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(TransformersBackend, "__init__", no_llm)
     monkeypatch.setattr(LlamaCppBackend, "__init__", no_llamacpp)
     monkeypatch.setattr(chromadb, "PersistentClient", no_index)
+    for name in set(explorer.llm.BACKENDS) - _LIGHT_BACKENDS - _GUARDED_AT_CLASS:
+        monkeypatch.setitem(explorer.llm.BACKENDS, name, no_llm)
     _guarding = item.nodeid
     try:
         yield
