@@ -131,7 +131,7 @@ CHILD_ENV = {"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANA
 def run_process():
     """Runs a command to its end in the project root, offline, its output captured as text."""
     def _run(args, *, timeout: float = 600, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run(args, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout,
+        return subprocess.run(args, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=timeout, check=False,
                               env={**os.environ, **CHILD_ENV, **(env or {})}, **kwargs)
     return _run
 
