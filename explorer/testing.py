@@ -151,10 +151,7 @@ def load_scripted(settings=None) -> ScriptedLLM:
 
 
 def scripted_settings(**settings: Any):
-    """Settings whose LLM is the stand-in (`llm.backend = "scripted"`), everything else as given.
+    """Settings whose LLM is the stand-in (`llm.backend = "scripted"`), everything else as given."""
+    from explorer.config import Settings
 
-    Built past validation because config.py's list of backend names does not name "scripted" yet."""
-    from explorer.config import LLMSettings, Settings
-
-    llm = {**LLMSettings().model_dump(), **settings.pop("llm", {}), "backend": "scripted"}
-    return Settings(llm=LLMSettings.model_construct(**llm), **settings)
+    return Settings(llm={**settings.pop("llm", {}), "backend": "scripted"}, **settings)
