@@ -83,7 +83,7 @@ def shelf_card_html(number: int, rec: Recommendation, shelf: Shelf, catalog: Cat
             None: ""}[opinion]
     wrote = "" if path == "pending" else f"<li>reason written by {esc(writer(path))}</li>"
     item = esc(rec.item_id)
-    return (f'<article class="ie-card{state}" data-item="{item}" data-mode="{esc(rec.mode)}" data-path="{esc(path)}">'
+    return (f'<article class="ie-card{state}" data-item="{item}" data-rank="{int(number)}" data-mode="{esc(rec.mode)}" data-path="{esc(path)}">'
             f'<div class="ie-head"><span class="ie-num">{number}</span><span class="ie-title">{esc(rec.title)}</span></div>'
             f'<div class="ie-meta">{meta}</div>'
             f'<div class="ie-reason">{reason}</div>'
