@@ -170,7 +170,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                     # offer is applied only to boxes the person has not touched since (PROFILE_GUARD_JS).
                     profile_shown = gr.Textbox(visible=False, elem_id="profile-shown")
                     profile_offer = gr.Textbox(visible=False, elem_id="profile-offer")
-                with gr.Accordion("Interest map", open=True):
+                with gr.Accordion("Interest map", open=True, elem_id="map-panel"):
                     interest_map = gr.Plot(show_label=False, elem_id="map")
                     map_text = gr.HTML(elem_id="map-text")  # the same map in words, for a screen reader
                 with gr.Accordion("Your history", open=False):

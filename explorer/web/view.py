@@ -92,7 +92,7 @@ def shelf_card_html(number: int, rec: Recommendation, shelf: Shelf, catalog: Cat
             f'<details class="ie-whybox"><summary>why?</summary><ul>'
             + (f"<li>because you liked {cited}</li>" if cited else "")
             + f'<li>found by the {esc(rec.mode)} query “{esc(rec.query)}” ({esc(MODE_HINT.get(rec.mode, ""))})</li>'
-            + (f"<li>shelf: {esc(shelf.title)}</li>")
+            + (f"<li>the plan: {esc(shelf.rationale)}</li>" if shelf.rationale else "")
             + wrote + "</ul></details>" + note + "</article>")
 
 
