@@ -103,8 +103,14 @@ def test_a_pasted_history_lists_unknown_lines_back_escaped(served):
     outputs = c.predict("Arrival, 5\n<b>No Such Film</b>\nDune", 0.3, api_name="/use_history")
     status = next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
     assert "&lt;b&gt;No Such Film&lt;/b&gt;" in status and "<b>" not in status
+    # "Dune" names a film and a book: asked about with both choices, not listed as unknown.
+    assert "Which one do you mean?" in status and "Dune (2021) or Dune (1965)" in status
+    assert "Dune: not in the catalogue" not in status
     outputs = c.predict("nothing here\nnor here", 0.3, api_name="/use_history")
     assert "None of these matched" in next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+    outputs = c.predict("Dune", 0.3, api_name="/use_history")  # nothing else: ask, and start nothing yet
+    status = next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+    assert "Which one do you mean?" in status and "None of these matched" not in status
 
 
 def test_an_uploaded_history_file_starts_a_session(served, write):
