@@ -364,17 +364,19 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
             _, manager, _ = services()
             data = evt._data if isinstance(getattr(evt, "_data", None), dict) else {}
             live = manager.get(sid)
-            recs = live.chat.last.recommendations if live and live.chat.last else []
-            rec = next((r for r in recs if r.item_id == data.get("item")), None)
-            if rec is None:
+            item_id = data.get("item")
+            if live is None or not isinstance(item_id, str) or item_id not in live.chat.explorer.catalog:
                 return {}
+            recs = live.chat.last.recommendations if live.chat.last else []
             liked = data.get("liked") is True
-            live.chat.feedback(rec.item_id, liked)
-            manager.save(live, ("feedback", {"item_id": rec.item_id, "liked": liked}))
+            live.chat.feedback(item_id, liked)
+            manager.save(live, ("feedback", {"item_id": item_id, "liked": liked}))
             said = "👍 noted" if liked else "👎 noted"
-            return {shelves: shelves_for(live),
-                    status: view.notice_html(f"{said} for {rec.title}: the next answer follows it."),
-                    **side_updates(live)}
+            out = {status: view.notice_html(f"{said} for {live.chat.explorer.catalog[item_id].title}: "
+                                            "the next answer follows it.")}
+            if any(r.item_id == item_id for r in recs):  # a card of the shown answer; one still being
+                out.update({shelves: shelves_for(live), **side_updates(live)})  # written shows it when it ends
+            return out
 
         def refresh_profile(sid):
             """After 👍/👎: build the new history's profile now (a model call), so the next answer's text

@@ -66,5 +66,6 @@ def brief(shelves: Sequence[Shelf]) -> str:
     if not shelves:
         return "I found nothing new to show for this history."
     n = sum(len(s.items) for s in shelves)
-    names = "; ".join(f"{s.title} ({s.mode})" for s in shelves)
-    return f"{n} picks on {len(shelves)} {'shelf' if len(shelves) == 1 else 'shelves'}: {names}."
+    names = "; ".join(s.title if s.mode == "novel" or s.because is None else s.title.split(": ", 1)[0]
+                      for s in shelves)  # the labels are on the shelves themselves
+    return f"{n} picks on {len(shelves)} {'shelf' if len(shelves) == 1 else 'shelves'} below: {names}."

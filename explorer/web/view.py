@@ -61,8 +61,8 @@ def shelves_html(shelves: Sequence[Shelf], catalog: Catalog, opinion_of: Callabl
         cards = "".join(shelf_card_html(n + 1, rec, s, catalog, opinion_of(rec.item_id), writer, writing)
                         for n, rec in s.items)
         rows.append(f'<section class="ie-shelf" data-mode="{esc(s.mode)}" data-query="{esc(s.query)}">'
-                    f'<h3 class="ie-shelf-title" title="{esc(hint)}"><span>{esc(s.title)}</span> '
-                    f'<span class="ie-badge ie-{esc(s.mode)}">{esc(s.mode)}</span></h3>'
+                    f'<div class="ie-shelf-title" role="heading" aria-level="3" title="{esc(hint)}">'
+                    f'<span>{esc(s.title)}</span> <span class="ie-badge ie-{esc(s.mode)}">{esc(s.mode)}</span></div>'
                     f'<div class="ie-row">{cards}</div></section>')
     return f'<div class="ie-shelves">{"".join(rows)}</div>'
 
