@@ -276,22 +276,30 @@ def test_start_up_shows_progress_instead_of_a_frozen_page(open_browser, explorer
         app.stop()
 
 
-class GatedProfileBuilder:
-    """A stand-in for the profile step (a fake, on purpose): the real builder, held until the test releases
-    it, so a slow profile rebuild (a busy laptop, a big model) happens on cue instead of by luck."""
+class Held:
+    """A stand-in for a pipeline step (a fake, on purpose): the real step, whose `method` is held until the
+    test releases it, so a slow step (a busy laptop, a big model) happens on cue instead of by luck."""
 
-    def __init__(self, real):
-        self.real = real
+    def __init__(self, real, method: str):
+        self.real, self.method = real, method
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def build(self, history):
-        self.started.set()
-        assert self.release.wait(120), "the test never released the rebuild"
-        return self.real.build(history)
-
     def __getattr__(self, name):
-        return getattr(self.real, name)
+        attr = getattr(self.real, name)
+        if name != self.method:
+            return attr
+
+        def held(*args, **kwargs):
+            self.started.set()
+            assert self.release.wait(120), f"the test never released {self.method}"
+            return attr(*args, **kwargs)
+        return held
+
+
+def GatedProfileBuilder(real) -> Held:  # noqa: N802  (named for what it stands in for)
+    """The profile builder, its `build` held: a slow profile rebuild on cue."""
+    return Held(real, "build")
 
 
 def offers_settled(page) -> int:
@@ -369,3 +377,27 @@ def test_shelves_why_and_an_avoid_edit_that_outlives_a_slow_rebuild(served, open
     assert "western" in page.input_value("#avoid textarea").splitlines()
     assert "will not come back" in card(page, ids[1]).inner_text()
     assert page.dialogs == []
+
+
+def test_typing_in_the_profile_while_a_slow_answer_is_written_is_kept(served, open_browser, explorer_fallback,
+                                                                      monkeypatch):
+    """An answer held at its plan step (Held planner, a stand-in): the person edits Themes meanwhile; when
+    the answer lands, its profile is offered to the boxes, not forced on them, so the typing stays."""
+    page = open_browser()
+    page.goto(served.url)
+    wait_status(page, "Showing")
+    choose_persona(page, "Maya")
+    planner = Held(explorer_fallback.planner, "plan")
+    monkeypatch.setattr(explorer_fallback, "planner", planner)
+    settled = offers_settled(page)
+    page.click("#recommend")
+    assert planner.started.wait(60), "the answer did not reach its plan step"
+    typed = page.input_value("#themes textarea") + "\nwar and history"
+    page.fill("#themes textarea", typed)
+    planner.release.set()
+    wait_answer(page, 1)
+    page.wait_for_function(f"() => (window.ieProfileOffers || 0) > {settled}")
+    assert page.input_value("#themes textarea") == typed and len(card_ids(page)) == 5
+    page.click("#save-profile")
+    wait_status(page, "Profile saved")
+    assert "war and history" in page.input_value("#themes textarea").splitlines()
