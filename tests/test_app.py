@@ -17,7 +17,7 @@ from explorer.pipeline.values import Recommendation
 from explorer.store.sessions import SQLiteSessionStore
 from explorer.chat.live import SessionManager, valid_session_id
 from explorer.chat.shelves import Shelf, shelves_of
-from explorer.web.view import notice_html, shelf_card_html, shelves_html, transcript
+from explorer.web.view import chat_text as view_text, notice_html, shelf_card_html, shelves_html, transcript
 
 
 @pytest.fixture(scope="module")
@@ -308,3 +308,23 @@ def test_shelves_group_an_answer_by_query_and_say_why_in_words(explorer_fallback
                     "novel": f"Something new: {s.label}"}[s.mode]
         assert s.title == (expected if because or s.mode == "novel" else f"Something new: {s.label}")
         assert s.because is None or s.because in history.item_ids
+
+
+def test_the_chat_keeps_each_answer_in_brief_and_restores_it(explorer_fallback):
+    """Each turn has a brief (what changed, which shelves) beside its full text; both survive a save and a
+    restore, the page shows the brief, and a session saved before briefs existed shows its full text."""
+    session = ChatSession(explorer_fallback, explorer_fallback.persona("Dev"))
+    full = "".join(session.send(""))
+    "".join(session.send("less horror"))
+    assert len(session.briefs) == len(session.turns) == 2
+    first, second = session.briefs
+    assert first.startswith("Your profile: ") and " picks on " in first and "1. " in full and "1. " not in first
+    assert second.startswith("Noted: less horror.") and "now avoiding horror" in second
+    restored = ChatSession.from_dict(explorer_fallback, session.to_dict())
+    assert restored.briefs == session.briefs
+    assert [m["content"] for m in transcript(restored.turns, restored.briefs)][1::2] == [first, second]
+    old = {k: v for k, v in session.to_dict().items() if k != "briefs"}
+    older = ChatSession.from_dict(explorer_fallback, old)
+    assert transcript(older.turns, older.briefs)[1]["content"] == view_text(full)
+    "".join(older.send(""))  # a new turn on an old session: its brief lines up with its turn
+    assert len(older.briefs) == 3 and older.briefs[:2] == ["", ""] and older.briefs[2]
