@@ -326,7 +326,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
             began = time.perf_counter()
             yield {session_id: live.id, kept_id: live.id, box: "", chat: messages,
                    status: view.notice_html("Writing your answer…", "busy", turn=turn)}
-            recs, queries, said = [], [], ""
+            recs, queries, said, result = [], [], "", None
             try:
                 for event in chat_session.send_events(message):
                     brief = " ".join(p.strip() for p in getattr(chat_session, "_brief", ()) if p.strip())
@@ -335,6 +335,8 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                         said = brief
                         messages[-1]["content"] = view.chat_text(brief)
                         out[chat] = messages
+                    if event.kind == "result":
+                        result = event.data
                     if event.kind == "plan":  # a new answer: the old shelves go
                         queries, recs = list(event.data), []
                         out[shelves] = shelves_for(live, recs, queries, writing=True)
@@ -354,7 +356,11 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                 return
             manager.save(live, ("message", {"text": clean_message(message)}))
             seconds = time.perf_counter() - began
-            yield render(live, view.notice_html(f"Answer {turn} ready in {seconds:.1f} s.", "done", turn=turn), guard=True)
+            paths = result.paths if result else None  # a question answered in words has none
+            served_by = (f" (profile: {paths.profile}, plan: {paths.plan}, explanations: {paths.explain})"
+                         if paths else "")
+            yield render(live, view.notice_html(f"Answer {turn} ready in {seconds:.1f} s{served_by}.", "done",
+                                                turn=turn), guard=True)
 
         def recommend(sid, explore_value):
             yield from respond("", sid, explore_value)

@@ -136,6 +136,7 @@ def test_a_saved_profile_edit_steers_the_next_answer(served, explorer_fallback):
     ids = card_ids(outputs)
     assert ids and all("horror" not in explorer_fallback.catalog[i].tags for i in ids)
     assert text(chat_of(outputs)[-1]).startswith("Profile changed: now avoiding horror, gothic.")
+    assert "profile: edited" in next(v for v in outputs if isinstance(v, str) and "ie-done" in v)
 
 
 def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(explorer_fallback):
