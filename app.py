@@ -43,7 +43,8 @@ CSS = """
 .ie-shelf { margin: 0 0 14px 0; }
 .ie-shelf-title { font-size: 1.05em; font-weight: 700; margin: 0 0 6px 0; display: flex; align-items: center; gap: 8px; }
 .ie-row { display: flex; gap: 10px; overflow-x: auto; padding-bottom: 4px; }
-.ie-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 10px; flex: 0 0 215px;
+.ie-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 10px; flex: 1 1 215px;
+  max-width: 300px;
   display: flex; flex-direction: column; gap: 3px; background: var(--background-fill-primary); }
 .ie-card.ie-disliked { opacity: .55; }
 .ie-head { display: flex; align-items: baseline; gap: 6px; }

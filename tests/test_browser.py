@@ -360,6 +360,8 @@ def test_shelves_why_and_an_avoid_edit_that_outlives_a_slow_rebuild(served, open
     settled = offers_settled(page)
     vote(page, ids[1], liked=False)
     wait_status(page, "👎 noted")
+    assert "will not come back" in card(page, ids[1]).inner_text()
+    assert card(page, ids[0]).locator(".ie-whybox").get_attribute("open") is not None  # still open after the redraw
     assert gate.started.wait(60), "the 👎 did not start a profile rebuild"
     typed = page.input_value("#avoid textarea") + "\nwestern"
     page.fill("#avoid textarea", typed)

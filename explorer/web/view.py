@@ -38,10 +38,23 @@ def transcript(turns: list[tuple[str, str]], briefs: Sequence[str] = ()) -> list
     return messages
 
 
+# The shelves' behaviour in the page: 👍/👎 buttons send a `vote` event naming their item, and a *why?*
+# the person opened stays open when the shelves are redrawn (a vote, the next explanation arriving).
 VOTE_JS = """
 element.addEventListener('click', (e) => {
   const b = e.target.closest('button[data-vote]');
   if (b) trigger('vote', {item: b.dataset.item, liked: b.dataset.vote === 'up'});
+});
+const opened = new Set();
+element.addEventListener('toggle', (e) => {
+  const card = e.target.closest && e.target.closest('.ie-card');
+  if (card) { if (e.target.open) opened.add(card.dataset.item); else opened.delete(card.dataset.item); }
+}, true);
+watch('value', () => {
+  element.querySelectorAll('.ie-card').forEach((card) => {
+    const box = card.querySelector('details.ie-whybox');
+    if (box && opened.has(card.dataset.item)) box.open = true;
+  });
 });
 """
 
