@@ -136,7 +136,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
         status = gr.HTML(view.notice_html("Starting up…"), elem_id="status")
         with gr.Row():
             with gr.Column(scale=5):
-                chat = gr.Chatbot(label="Chat", height=430, render_markdown=False, sanitize_html=True,
+                chat = gr.Chatbot(label="Chat", height=300, render_markdown=False, sanitize_html=True,
                                   elem_id="chat")
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask for something, or press Enter for recommendations",
