@@ -330,7 +330,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
             recs, queries, said, result = [], [], "", None
             try:
                 for event in chat_session.send_events(message):
-                    brief = " ".join(p.strip() for p in getattr(chat_session, "_brief", ()) if p.strip())
+                    brief = chat_session.brief_so_far()
                     out = {}
                     if brief != said:  # the chat says the answer in brief; the cards go on the shelves
                         said = brief

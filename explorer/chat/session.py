@@ -207,7 +207,11 @@ class ChatSession:
             if event.kind == "text":
                 pieces.append(event.data)
             yield event
-        self._add_turn(message, "".join(pieces), " ".join(p.strip() for p in self._brief if p.strip()))
+        self._add_turn(message, "".join(pieces), self.brief_so_far())
+
+    def brief_so_far(self) -> str:
+        """The brief of the answer being written (or of the last one), for a UI that streams it."""
+        return " ".join(p.strip() for p in getattr(self, "_brief", ()) if p.strip())
 
     def _add_turn(self, message: str, answer: str, brief: str) -> None:
         self.briefs.extend([""] * (len(self.turns) - len(self.briefs)))  # a restored session without briefs
