@@ -10,6 +10,7 @@ SQLite under the data directory, so a returning browser gets its conversation ba
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import threading
@@ -26,6 +27,7 @@ from explorer.chat.session import clean_message  # noqa: E402
 from explorer.errors import ExplorerError  # noqa: E402
 from explorer.pipeline.values import InterestProfile  # noqa: E402
 from explorer.chat.live import LiveSession, SessionManager, open_session_store  # noqa: E402
+from explorer.chat.shelves import shelves_of  # noqa: E402
 from explorer.web.startup import Startup  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -38,16 +40,27 @@ DEFAULT_EXPLORE = 0.3
 EXAMPLES = ["something lighter", "less horror", "more like the second one", "why did you suggest the first one?",
             "surprise me"]
 CSS = """
-.ie-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px; }
+.ie-shelf { margin: 0 0 14px 0; }
+.ie-shelf-title { font-size: 1.05em; font-weight: 700; margin: 0 0 6px 0; display: flex; align-items: center; gap: 8px; }
+.ie-row { display: flex; gap: 10px; overflow-x: auto; padding-bottom: 4px; }
+.ie-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 10px; flex: 1 1 215px;
+  max-width: 300px;
+  display: flex; flex-direction: column; gap: 3px; background: var(--background-fill-primary); }
 .ie-card.ie-disliked { opacity: .55; }
-.ie-head { display: flex; align-items: center; gap: 8px; }
+.ie-head { display: flex; align-items: baseline; gap: 6px; }
 .ie-num { font-weight: 700; color: var(--body-text-color-subdued); }
-.ie-title { font-weight: 700; font-size: 1.05em; flex: 1; }
-.ie-badge { border-radius: 999px; padding: 1px 9px; font-size: .8em; font-weight: 600; color: #fff; }
+.ie-title { font-weight: 700; font-size: 1.02em; flex: 1; }
+.ie-badge { border-radius: 999px; padding: 1px 9px; font-size: .75em; font-weight: 600; color: #fff; }
 .ie-deepen { background: #2f6fb0; } .ie-adjacent { background: #2e8b57; } .ie-novel { background: #b3541e; }
-.ie-meta, .ie-query { opacity: .8; font-size: .88em; }
-.ie-why { margin-top: 4px; }
-.ie-cites { margin-top: 4px; font-size: .88em; }
+.ie-meta { opacity: .8; font-size: .85em; }
+.ie-reason { font-size: .9em; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
+.ie-card:has(details[open]) .ie-reason { -webkit-line-clamp: unset; }
+.ie-actions { display: flex; gap: 6px; margin-top: auto; }
+.ie-actions button { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0 8px; cursor: pointer;
+  background: var(--background-fill-secondary); }
+.ie-whybox { font-size: .85em; } .ie-whybox summary { cursor: pointer; color: var(--link-text-color); }
+.ie-whybox ul { margin: 2px 0 0 0; padding-left: 1.1em; }
+.ie-empty { opacity: .75; padding: 8px 0; }
 .ie-cite, .ie-theme, .ie-avoid { display: inline-block; border-radius: 6px; padding: 0 6px; margin: 2px 3px 0 0;
   background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
 .ie-avoid { text-decoration: line-through; }
@@ -56,10 +69,24 @@ CSS = """
 .ie-opinion { margin-top: 4px; font-size: .88em; font-weight: 600; }
 .ie-notice { padding: 6px 10px; border-radius: 8px; background: var(--background-fill-secondary); }
 .ie-notice.ie-error { border: 1px solid #c0392b; }
+.ie-maptext { font-size: .82em; opacity: .85; } .ie-maptext ul { margin: 0; padding-left: 1.1em; }
 .ie-history ul { max-height: 260px; overflow-y: auto; padding-left: 1.1em; }
-.ie-card-slot { gap: 4px; }
-.ie-vote button { min-width: 0; }
 #chat .message { white-space: pre-wrap; }
+"""
+
+
+# Applies a background profile offer ([themes, avoid, nonce]) to the two boxes only when they still hold
+# what the server last wrote there (profile_shown): a box the person has typed in keeps their typing, so
+# a rebuild that lands late never loses an edit; their Save then writes it and the new baseline.
+PROFILE_GUARD_JS = """
+(offer, themes, avoid, shown) => {
+  window.ieProfileOffers = (window.ieProfileOffers || 0) + 1;  // lets a test wait until an offer is settled
+  if (!offer) return [themes, avoid, shown];
+  const [t, a] = JSON.parse(offer);
+  const base = shown ? JSON.parse(shown) : null;
+  if (base && (themes !== base[0] || avoid !== base[1])) return [themes, avoid, shown];
+  return [t, a, JSON.stringify([t, a])];
+}
 """
 
 
@@ -109,7 +136,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
         status = gr.HTML(view.notice_html("Starting up…"), elem_id="status")
         with gr.Row():
             with gr.Column(scale=5):
-                chat = gr.Chatbot(label="Chat", height=430, render_markdown=False, sanitize_html=True,
+                chat = gr.Chatbot(label="Chat", height=300, render_markdown=False, sanitize_html=True,
                                   elem_id="chat")
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask for something, or press Enter for recommendations",
@@ -118,14 +145,8 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                     again = gr.Button("Recommend", scale=1, elem_id="recommend")
                 gr.Examples(EXAMPLES, inputs=box, label="Try")
                 gr.Markdown("### Recommendations")
-                groups, cards, ups, downs = [], [], [], []
-                for i in range(CARDS):
-                    with gr.Group(visible=False, elem_classes="ie-card-slot", elem_id=f"slot-{i}") as group:
-                        cards.append(gr.HTML(elem_id=f"card-{i}"))
-                        with gr.Row(elem_classes="ie-vote"):
-                            ups.append(gr.Button("👍 more like this", size="sm", elem_id=f"up-{i}"))
-                            downs.append(gr.Button("👎 not for me", size="sm", elem_id=f"down-{i}"))
-                    groups.append(group)
+                shelves = gr.HTML(view.shelves_html([], None, None, None), elem_id="shelves",
+                                  js_on_load=view.VOTE_JS)
             with gr.Column(scale=3):
                 with gr.Tabs():
                     with gr.Tab("Persona"):
@@ -134,7 +155,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                                               allow_custom_value=True)
                     with gr.Tab("Paste a history"):
                         pasted = gr.Textbox(lines=6, label="Titles or ids, one a line; a rating after a comma",
-                                            placeholder="Arrival, 5\nDune, 4.5\nSaw, 1", elem_id="pasted")
+                                            placeholder="Arrival, 5\nDune (2021), 4.5\nThe Shining, film, 1", elem_id="pasted")
                         use_pasted = gr.Button("Use this history", elem_id="use-pasted")
                     with gr.Tab("Upload"):
                         upload = gr.File(label="CSV or JSONL history (item_id or title, rating)",
@@ -146,8 +167,13 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                     themes = gr.Textbox(lines=4, label="Themes (one a line)", elem_id="themes")
                     avoid = gr.Textbox(lines=2, label="Avoid (one a line, or comma-separated)", elem_id="avoid")
                     save_profile = gr.Button("Save profile", elem_id="save-profile")
-                with gr.Accordion("Interest map", open=True):
+                    # What the server last put in the two boxes, and what a background rebuild offers: the
+                    # offer is applied only to boxes the person has not touched since (PROFILE_GUARD_JS).
+                    profile_shown = gr.Textbox(visible=False, elem_id="profile-shown")
+                    profile_offer = gr.Textbox(visible=False, elem_id="profile-offer")
+                with gr.Accordion("Interest map", open=True, elem_id="map-panel"):
                     interest_map = gr.Plot(show_label=False, elem_id="map")
+                    map_text = gr.HTML(elem_id="map-text")  # the same map in words, for a screen reader
                 with gr.Accordion("Your history", open=False):
                     history_panel = gr.HTML(elem_id="history")
                 with gr.Row():
@@ -155,41 +181,62 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                     new_session = gr.Button("New session", size="sm", elem_id="new-session")
 
         # ------------------------------------------------------------ what each event shows
-        def card_updates(live: LiveSession, recs) -> dict:
-            explorer = live.chat.explorer
-            out = {}
-            for i in range(CARDS):
-                rec = recs[i] if i < len(recs) else None
-                out[groups[i]] = gr.update(visible=rec is not None)
-                out[cards[i]] = view.card_html(i + 1, rec, explorer.catalog, live.chat.feedback_on(rec.item_id)) if rec else ""
-            return out
+        def writer(explorer: Explorer):
+            llm = explorer.settings.llm
+            named = {"llm": f"the language model ({llm.model}, {llm.backend}), checked against the catalogue",
+                     "fallback": "a template (no model)", "edited": "your edit"}
+            return lambda path: named.get(path, path)
 
-        def profile_updates(live: LiveSession) -> dict:
+        def shelves_for(live: LiveSession, recs=None, queries=None, writing: bool = False) -> str:
+            explorer = live.chat.explorer
+            last = live.chat.last
+            recs = recs if recs is not None else (last.recommendations if last else [])
+            queries = queries if queries is not None else (last.queries if last else [])
+            rows = shelves_of(recs, queries, explorer.catalog, explorer.clusters)
+            return view.shelves_html(rows, explorer.catalog, live.chat.feedback_on, writer(explorer), writing)
+
+        def profile_values(live: LiveSession) -> tuple[InterestProfile, str, str]:
             chat_session = live.chat
             profile = chat_session.shown_profile() if len(chat_session.history) else InterestProfile()
-            return {summary: view.profile_html(profile, chat_session.profile is not None),
-                    themes: "\n".join(t.label for t in profile.themes), avoid: "\n".join(profile.avoid)}
+            return profile, "\n".join(t.label for t in profile.themes), "\n".join(profile.avoid)
+
+        def profile_updates(live: LiveSession) -> dict:
+            """The profile, written into the boxes whatever they hold: a new history, or the person's save."""
+            profile, themes_text, avoid_text = profile_values(live)
+            return {summary: view.profile_html(profile, live.chat.profile is not None, len(live.chat.history)),
+                    themes: themes_text, avoid: avoid_text, profile_shown: json.dumps([themes_text, avoid_text]),
+                    profile_offer: ""}
+
+        def profile_offered(live: LiveSession) -> dict:
+            """The profile after a background change (a rebuild after 👍/👎, an answer): the summary at once;
+            the boxes only through PROFILE_GUARD_JS, which keeps whatever the person has typed meanwhile."""
+            profile, themes_text, avoid_text = profile_values(live)
+            return {summary: view.profile_html(profile, live.chat.profile is not None, len(live.chat.history)),
+                    profile_offer: json.dumps([themes_text, avoid_text, time.monotonic_ns()])}
 
         def side_updates(live: LiveSession) -> dict:
             explorer, _, imap = services()
             recs = live.chat.last.recommendations if live.chat.last else []
+            queries = live.chat.last.queries if live.chat.last else []
             return {history_panel: view.history_html(live.chat.history, explorer.catalog, live.label),
-                    interest_map: imap.figure(live.chat.history, recs)}
+                    interest_map: imap.figure(live.chat.history, recs, queries),
+                    map_text: view.map_text_html(imap.describe(live.chat.history, recs, queries))}
 
-        def render(live: LiveSession, notice: str | None = None) -> dict:
-            recs = live.chat.last.recommendations if live.chat.last else []
-            out = {session_id: live.id, kept_id: live.id, chat: view.transcript(live.chat.turns),
-                   explore: live.chat.explore,
-                   session_note: f"Session `{live.id[:8]}…` is kept in this browser and on the server."}
-            out.update(card_updates(live, recs))
-            out.update(profile_updates(live))
+        def render(live: LiveSession, notice: str | None = None, guard: bool = False) -> dict:
+            """Everything the page shows of a session; `guard`: the profile boxes are only offered (an
+            answer ended: the person may be typing in them), not overwritten."""
+            out = {session_id: live.id, kept_id: live.id,
+                   chat: view.transcript(live.chat.turns, live.chat.briefs), explore: live.chat.explore,
+                   session_note: f"Session `{live.id[:8]}…` is kept in this browser and on the server.",
+                   shelves: shelves_for(live)}
+            out.update(profile_offered(live) if guard else profile_updates(live))
             out.update(side_updates(live))
             if notice is not None:
                 out[status] = notice
             return out
 
         everything = [session_id, kept_id, status, chat, box, persona, explore, summary, themes, avoid,
-                      interest_map, history_panel, session_note, *groups, *cards]
+                      profile_shown, profile_offer, interest_map, map_text, history_panel, session_note, shelves]
 
         # ------------------------------------------------------------ handlers
         def reading(label: str) -> dict:
@@ -230,15 +277,25 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
 
         def start_with(parsed, label, explore_value, sid):
             _, manager, _ = services()
+            asked = view.ambiguous_items(parsed.ambiguous)
             if not len(parsed.history):
-                yield {status: view.notice_html("None of these matched an item in the catalogue:", "error", parsed.unknown)}
+                if asked:
+                    yield {status: view.notice_html("Which one do you mean? Add the year or kind to the line and "
+                                                    "use the history again:", "warning", asked + [
+                                                        f"{u}: not in the catalogue" for u in parsed.unknown])}
+                else:
+                    yield {status: view.notice_html("None of these matched an item in the catalogue:", "error",
+                                                    parsed.unknown)}
                 return
             yield reading("your history")
             live = manager.start(parsed.history, label, float(explore_value), sid, k=CARDS)
             used = view.count(len(parsed.history), "item")
-            if parsed.unknown:
-                notice = view.notice_html(f"Using {used}. These matched nothing in the catalogue and were left out:",
-                                          "warning", parsed.unknown)
+            if parsed.unknown or asked:
+                listed = asked + [f"{u}: not in the catalogue, left out" for u in parsed.unknown]
+                notice = view.notice_html(f"Using {used}. " + ("Which one do you mean? Add the year or kind to the "
+                                                               "line and use the history again. " if asked else "")
+                                          + ("Some lines matched nothing in the catalogue." if parsed.unknown else ""),
+                                          "warning", listed)
             else:
                 notice = view.notice_html(f"Using your history: {used}.")
             yield {persona: gr.update(value=None), **render(live, notice)}
@@ -263,56 +320,70 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
             live = session_for(sid)
             chat_session = live.chat
             chat_session.explore = float(explore_value)
-            messages = [*view.transcript(chat_session.turns),
+            messages = [*view.transcript(chat_session.turns, chat_session.briefs),
                         {"role": "user", "content": view.chat_text(clean_message(message) or "(recommend)")},
-                        {"role": "assistant", "content": ""}]
+                        {"role": "assistant", "content": "…"}]
             turn = len(chat_session.turns) + 1
             began = time.perf_counter()
             yield {session_id: live.id, kept_id: live.id, box: "", chat: messages,
                    status: view.notice_html("Writing your answer…", "busy", turn=turn)}
-            text, recs = "", {}
+            recs, queries, said, result = [], [], "", None
             try:
                 for event in chat_session.send_events(message):
-                    if event.kind == "text":
-                        text += event.data
-                        messages[-1]["content"] = view.chat_text(text)
-                        yield {chat: messages}
-                    elif event.kind == "profile":  # a new answer: the old cards go
-                        yield {g: gr.update(visible=False) for g in groups}
-                    elif event.kind == "item" and event.index < CARDS:
-                        recs[event.index] = event.data
-                        yield {groups[event.index]: gr.update(visible=True),
-                               cards[event.index]: view.card_html(event.index + 1, event.data, explorer.catalog, writing=True)}
-                    elif event.kind == "explanation" and event.index in recs:
-                        rec = recs[event.index].model_copy(update={"explanation": event.data.value,
-                                                                   "explanation_served_by": event.data.served_by})
-                        yield {cards[event.index]: view.card_html(event.index + 1, rec, explorer.catalog)}
+                    brief = chat_session.brief_so_far()
+                    out = {}
+                    if brief != said:  # the chat says the answer in brief; the cards go on the shelves
+                        said = brief
+                        messages[-1]["content"] = view.chat_text(brief)
+                        out[chat] = messages
+                    if event.kind == "result":
+                        result = event.data
+                    if event.kind == "plan":  # a new answer: the old shelves go
+                        queries, recs = list(event.data), []
+                        out[shelves] = shelves_for(live, recs, queries, writing=True)
+                    elif event.kind == "item":
+                        recs.append(event.data)
+                        out[shelves] = shelves_for(live, recs, queries, writing=True)
+                    elif event.kind == "explanation" and event.index is not None and event.index < len(recs):
+                        # the checked sentence replaces the template reason (tokens are never shown)
+                        recs[event.index] = recs[event.index].model_copy(
+                            update={"explanation": event.data.value, "explanation_served_by": event.data.served_by})
+                        out[shelves] = shelves_for(live, recs, queries, writing=True)
+                    if out:
+                        yield out
             except ExplorerError as exc:
                 messages[-1]["content"] = view.chat_text(f"Sorry: {exc}")
                 yield {chat: messages, status: view.notice_html(str(exc), "error", turn=turn)}
                 return
             manager.save(live, ("message", {"text": clean_message(message)}))
             seconds = time.perf_counter() - began
-            yield render(live, view.notice_html(f"Answer {turn} ready in {seconds:.1f} s.", "done", turn=turn))
+            paths = result.served_by if result else None  # a question answered in words has none
+            served_by = (f" (profile: {paths.profile}, plan: {paths.plan}, explanations: {paths.explain})"
+                         if paths else "")
+            yield render(live, view.notice_html(f"Answer {turn} ready in {seconds:.1f} s{served_by}.", "done",
+                                                turn=turn), guard=True)
 
         def recommend(sid, explore_value):
             yield from respond("", sid, explore_value)
 
-        def vote(index: int, liked: bool):
-            def handler(sid):
-                explorer, manager, _ = services()
-                live = manager.get(sid)
-                recs = live.chat.last.recommendations if live and live.chat.last else []
-                if index >= len(recs):
-                    return {}
-                rec = recs[index]
-                live.chat.feedback(rec.item_id, liked)
-                manager.save(live, ("feedback", {"item_id": rec.item_id, "liked": liked}))
-                said = "👍 noted" if liked else "👎 noted"
-                return {cards[index]: view.card_html(index + 1, rec, explorer.catalog, liked),
-                        status: view.notice_html(f"{said} for {rec.title}: the next answer follows it."),
-                        **side_updates(live)}
-            return handler
+        def vote(sid, evt: gr.EventData):
+            """👍/👎 on a card of the current answer (the card names its item; anything else is ignored)."""
+            _, manager, _ = services()
+            data = evt._data if isinstance(getattr(evt, "_data", None), dict) else {}
+            live = manager.get(sid)
+            item_id = data.get("item")
+            if live is None or not isinstance(item_id, str) or item_id not in live.chat.explorer.catalog:
+                return {}
+            recs = live.chat.last.recommendations if live.chat.last else []
+            liked = data.get("liked") is True
+            live.chat.feedback(item_id, liked)
+            manager.save(live, ("feedback", {"item_id": item_id, "liked": liked}))
+            said = "👍 noted" if liked else "👎 noted"
+            out = {status: view.notice_html(f"{said} for {live.chat.explorer.catalog[item_id].title}: "
+                                            "the next answer follows it.")}
+            if any(r.item_id == item_id for r in recs):  # a card of the shown answer; one still being
+                out.update({shelves: shelves_for(live), **side_updates(live)})  # written shows it when it ends
+            return out
 
         def refresh_profile(sid):
             """After 👍/👎: build the new history's profile now (a model call), so the next answer's text
@@ -325,7 +396,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                 live.chat.current_profile()
             except ExplorerError as exc:
                 return {status: view.notice_html(str(exc), "error")}
-            return profile_updates(live)
+            return profile_offered(live)
 
         def edit_profile(sid, themes_text, avoid_text):
             _, manager, _ = services()
@@ -365,13 +436,16 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
                          **minimal, **model)
         upload.upload(upload_history, [upload, explore, session_id], everything, api_name="upload_history",
                       **minimal, **model)
-        box.submit(respond, [box, session_id, explore], everything, api_name="respond", **minimal, **model)
-        send.click(respond, [box, session_id, explore], everything, api_visibility="private", **minimal, **model)
-        again.click(recommend, [session_id, explore], everything, api_visibility="private", **minimal, **model)
-        for i in range(CARDS):
-            for button, liked in ((ups[i], True), (downs[i], False)):
-                button.click(vote(i, liked), [session_id], everything, api_visibility="private").then(
-                    refresh_profile, [session_id], everything, api_visibility="private", **minimal, **model)
+        guarded = dict(fn=None, inputs=[profile_offer, themes, avoid, profile_shown],
+                       outputs=[themes, avoid, profile_shown], js=PROFILE_GUARD_JS)
+        box.submit(respond, [box, session_id, explore], everything, api_name="respond", **minimal, **model
+                   ).then(**guarded)
+        send.click(respond, [box, session_id, explore], everything, api_visibility="private", **minimal, **model
+                   ).then(**guarded)
+        again.click(recommend, [session_id, explore], everything, api_visibility="private", **minimal, **model
+                    ).then(**guarded)
+        shelves.vote(vote, [session_id], everything, api_visibility="private").then(
+            refresh_profile, [session_id], everything, api_visibility="private", **minimal, **model).then(**guarded)
         save_profile.click(edit_profile, [session_id, themes, avoid], everything, api_name="save_profile")
         explore.release(set_explore, [explore, session_id], [], api_name="set_explore")
         new_session.click(start_over, [explore], everything, api_visibility="private", **minimal, **model)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from explorer.console import err, out, run_typer
@@ -60,9 +61,12 @@ def _history(ex, persona: str | None, history: Path | None, user: str | None):
     if parsed.unknown:
         err.print(f"[yellow]skipped {len(parsed.unknown)} line(s) not in the catalogue:[/] "
                   + ", ".join(parsed.unknown[:10]))
+    for asked in parsed.ambiguous:  # a title naming several items: say which lines would pick each
+        err.print(f"[yellow]which one?[/] {escape(asked.line)} names {len(asked.candidates)} items; write it as "
+                  + " or ".join(escape(c) for c in asked.choices()) + " (skipped for now)", highlight=False)
     for note in parsed.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
-    return require_usable(parsed.history, ex.catalog, parsed.unknown)
+    return require_usable(parsed.history, ex.catalog, parsed.unknown + [a.line for a in parsed.ambiguous])
 
 
 @app.command()

@@ -19,7 +19,8 @@ from explorer.tools.processes import free_port
 from explorer.pipeline.values import Recommendation
 from explorer.store.sessions import SQLiteSessionStore
 from explorer.chat.live import SessionManager, valid_session_id
-from explorer.web.view import card_html, notice_html, transcript
+from explorer.chat.shelves import Shelf, shelves_of
+from explorer.web.view import chat_text as view_text, notice_html, shelf_card_html, shelves_html, transcript
 from tests.tiers import needs
 
 
@@ -45,7 +46,10 @@ def text(message: dict) -> str:
 
 
 def card_ids(outputs) -> list[str]:
-    return [re.search(r'data-item="([^"]+)"', v).group(1) for v in outputs if isinstance(v, str) and 'class="ie-card' in v]
+    """The cards' items in rank order, from the shelves' HTML among an event's outputs."""
+    found = [(int(n), i) for v in outputs if isinstance(v, str) and 'class="ie-shelves' in v
+             for i, n in re.findall(r'<article class="ie-card[^"]*" data-item="([^"]+)" data-rank="(\d+)"', v)]
+    return [i for _, i in sorted(found)]
 
 
 def client(url):
@@ -68,13 +72,15 @@ def test_page_serves_and_a_chat_streams_its_answer(served):
     chat = chat_of(final)
     answer = text(chat[-1])
     assert text(chat[-2]) == "surprise me" and answer.startswith("Your profile:")
-    assert "1. " in answer and "explanations: llm" in answer  # written by the stand-in, streamed
-    assert len(card_ids(final)) == 5
-    # Streamed: the answer arrived in growing pieces, each the start of the final text.
+    assert "5 picks on" in answer and "1. " not in answer  # in brief: the cards are on the shelves, not here
+    ids = card_ids(final)
+    assert len(ids) == 5 and "query:" not in answer
+    # Streamed: the shelves filled card by card, and the brief grew in pieces, each the start of the last.
+    assert len({tuple(card_ids(o)) for o in job.outputs() if card_ids(o)}) >= 5
     chats = [chat_of(o) for o in job.outputs() if any(isinstance(v, list) for v in o)]
     partial = [text(c[-1]) for c in chats if len(c) == len(chat)]
-    distinct = list(dict.fromkeys(partial))
-    assert len(distinct) >= 5 and all(answer.startswith(p) for p in distinct)
+    distinct = list(dict.fromkeys(p for p in partial if p != "…"))
+    assert len(distinct) >= 2 and all(answer.startswith(p) for p in distinct)
 
 
 def test_concurrent_sessions_each_get_their_own_answer(served, explorer_scripted):
@@ -91,7 +97,8 @@ def test_concurrent_sessions_each_get_their_own_answer(served, explorer_scripted
     for name, outputs in zip(names, answers):
         expected = explorer_scripted.recommend(explorer_scripted.persona(name), k=5, explore=0.3)
         assert card_ids(outputs) == [r.item_id for r in expected.recommendations], name
-        assert expected.profile.summary in text(chat_of(outputs)[-1])
+        themes = ", ".join(t.label for t in expected.profile.themes[:4])
+        assert text(chat_of(outputs)[-1]).startswith(f"Your profile: {themes}")
         assert len(chat_of(outputs)) == 2  # only this session's own turn
     assert len({tuple(card_ids(o)) for o in answers}) == len(names)
 
@@ -101,8 +108,14 @@ def test_a_pasted_history_lists_unknown_lines_back_escaped(served):
     outputs = c.predict("Arrival, 5\n<b>No Such Film</b>\nDune", 0.3, api_name="/use_history")
     status = next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
     assert "&lt;b&gt;No Such Film&lt;/b&gt;" in status and "<b>" not in status
+    # "Dune" names a film and a book: asked about with both choices, not listed as unknown.
+    assert "Which one do you mean?" in status and "Dune (2021) or Dune (1965)" in status
+    assert "Dune: not in the catalogue" not in status
     outputs = c.predict("nothing here\nnor here", 0.3, api_name="/use_history")
     assert "None of these matched" in next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+    outputs = c.predict("Dune", 0.3, api_name="/use_history")  # nothing else: ask, and start nothing yet
+    status = next(v for v in outputs if isinstance(v, str) and "ie-notice" in v)
+    assert "Which one do you mean?" in status and "None of these matched" not in status
 
 
 def test_an_uploaded_history_file_starts_a_session(served, write):
@@ -127,7 +140,8 @@ def test_a_saved_profile_edit_steers_the_next_answer(served, explorer_scripted):
     outputs = c.predict("", 0.3, api_name="/respond")
     ids = card_ids(outputs)
     assert ids and all("horror" not in explorer_scripted.catalog[i].tags for i in ids)
-    assert "profile: edited" in text(chat_of(outputs)[-1])
+    assert text(chat_of(outputs)[-1]).startswith("Profile changed: now avoiding horror, gothic.")
+    assert "profile: edited" in next(v for v in outputs if isinstance(v, str) and "ie-done" in v)
 
 
 def test_the_server_binds_to_loopback_without_share_or_analytics_by_default(tmp_path):
@@ -211,7 +225,10 @@ def test_views_escape_catalogue_and_user_text():
     evil = "<img src=x onerror=alert(1)>"
     rec = Recommendation(item_id='a" onmouseover="x', title=evil, kind="<i>film</i>", year=2001, score=1.0,
                          mode="novel", query="<script>q</script>", explanation=evil, evidence=())
-    html = card_html(1, rec, load_catalog(Settings().catalog), opinion=False)
+    shelf = Shelf(f"Something new: {evil}", "novel", rec.query, evil, None, evil, ((0, rec),))
+    catalog = load_catalog(Settings().catalog)
+    html = shelves_html([shelf], catalog, lambda _: False, lambda path: evil)
+    assert html.count("<article") == 1 and shelf_card_html(1, rec, shelf, catalog, False, lambda path: evil) in html
     assert "<img" not in html and "<script>" not in html and "<i>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and 'data-item="a&quot; onmouseover=&quot;x"' in html
     assert transcript([(evil, evil)])[0]["content"] == "&lt;img src=x onerror=alert(1)&gt;"
@@ -227,17 +244,41 @@ def test_pca_is_deterministic_and_keeps_the_main_spread():
     assert pca_2d(np.zeros((0, 8))).shape == (0, 2) and pca_2d(np.ones((1, 8))).shape == (1, 2)
 
 
-def test_the_interest_map_marks_history_and_recommendations(explorer_scripted):
-    imap = InterestMap(explorer_scripted)
-    assert len(imap.ids) == len(explorer_scripted.catalog)
-    history = explorer_scripted.persona("Maya")
-    result = explorer_scripted.recommend(history, k=5, explain=False)
-    fig = imap.figure(history, result.recommendations)
+def test_the_interest_map_shows_labelled_regions_marks_stars_and_where_exploring_goes(explorer_fallback):
+    """The figure's data: every interest cluster a labelled region (its c-TF-IDF label drawn), each liked
+    history item a mark inside its cluster's region, the recommendations numbered stars, an arrow per
+    exploring shelf; no axes; the text alternative lists the same."""
+    imap = InterestMap(explorer_fallback)
+    assert len(imap.ids) == len(explorer_fallback.catalog)
+    history = explorer_fallback.persona("Raven").with_feedback("film-alien-1979", 1.0)
+    result = explorer_fallback.recommend(history, k=5, explore=0.8, explain=False)
+    data = imap.layout(history, result.recommendations, result.queries)
+    cluster_labels = [c.label for c in explorer_fallback.clusters.clusters]
+    assert sorted(r.label for r in data.regions) == sorted(cluster_labels)
+    assert {i for i, _ in data.liked} == {r.item_id for r in history.liked}
+    assert [i for i, _ in data.disliked] == [r.item_id for r in history.disliked]
+    for item_id, (x, y) in data.liked:  # a mark lies inside its own cluster's region
+        region = next(r for r in data.regions if r.key == explorer_fallback.clusters.of(item_id))
+        assert (x - region.centre[0]) ** 2 + (y - region.centre[1]) ** 2 <= region.radius ** 2 + 1e-9
+    assert [n for n, _, _ in data.stars] == [1, 2, 3, 4, 5]
+    exploring = {r.query for r in result.recommendations if r.mode in ("adjacent", "novel")}
+    assert exploring and len(data.arrows) == len(exploring) and all(a[1] == data.you for a in data.arrows)
+
+    fig = imap.figure(history, result.recommendations, result.queries)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.texts] == ["1", "2", "3", "4", "5"]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"film", "book", "your history", "disliked", "recommended"} <= set(labels)
+    drawn = [t.get_text().replace("\n", " ") for t in ax.texts]
+    assert all(label in drawn for label in cluster_labels)
+    assert {"1", "2", "3", "4", "5", "you are here"} <= set(drawn)
+    assert not ax.axison and "principal" not in " ".join(drawn)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"you liked", "you disliked", "recommended (card number)"} <= set(legend)
     fig.savefig(__import__("io").BytesIO(), format="png")  # it renders
+
+    words = imap.describe(history, result.recommendations, result.queries)
+    assert words[0] == f"The catalogue has {len(cluster_labels)} interest regions."
+    said = " ".join(words)
+    assert all(f"card {n}" in said or f", {n}" in said for n in range(1, 6))
+    assert sum(1 for w in words if w.startswith("Exploring")) == len(exploring)
 
 
 def test_the_session_database_is_plain_sqlite(explorer_scripted, tmp_path):
@@ -257,3 +298,41 @@ def test_the_shown_profile_follows_feedback_once_it_is_built(explorer_scripted):
     assert session.shown_profile() == shown
     fresh = session.current_profile()
     assert session.shown_profile() == fresh == explorer_scripted.known_profile(session.history)
+
+
+def test_shelves_group_an_answer_by_query_and_say_why_in_words(explorer_fallback):
+    """One shelf per query, in the order its first card ranks; titled by the history item behind it and the
+    cluster's label ("Because you loved …"), or "Something new"; every card on exactly one shelf."""
+    history = explorer_fallback.persona("Raven")
+    result = explorer_fallback.recommend(history, k=5, explore=0.8, explain=False)
+    shelves = shelves_of(result.recommendations, result.queries, explorer_fallback.catalog, explorer_fallback.clusters)
+    assert sorted(n for s in shelves for n, _ in s.items) == [0, 1, 2, 3, 4]
+    assert len({s.query for s in shelves}) == len(shelves) and all(len({r.query for _, r in s.items}) == 1 for s in shelves)
+    labels = {c.label for c in explorer_fallback.clusters.clusters}
+    for s in shelves:
+        assert s.label in labels
+        because = explorer_fallback.catalog[s.because].title if s.because else None
+        expected = {"deepen": f"Because you loved {because}: {s.label}", "adjacent": f"A step beside {because}: {s.label}",
+                    "novel": f"Something new: {s.label}"}[s.mode]
+        assert s.title == (expected if because or s.mode == "novel" else f"Something new: {s.label}")
+        assert s.because is None or s.because in history.item_ids
+
+
+def test_the_chat_keeps_each_answer_in_brief_and_restores_it(explorer_fallback):
+    """Each turn has a brief (what changed, which shelves) beside its full text; both survive a save and a
+    restore, the page shows the brief, and a session saved before briefs existed shows its full text."""
+    session = ChatSession(explorer_fallback, explorer_fallback.persona("Dev"))
+    full = "".join(session.send(""))
+    "".join(session.send("less horror"))
+    assert len(session.briefs) == len(session.turns) == 2
+    first, second = session.briefs
+    assert first.startswith("Your profile: ") and " picks on " in first and "1. " in full and "1. " not in first
+    assert second.startswith("Noted: less horror.") and "now avoiding horror" in second
+    restored = ChatSession.from_dict(explorer_fallback, session.to_dict())
+    assert restored.briefs == session.briefs
+    assert [m["content"] for m in transcript(restored.turns, restored.briefs)][1::2] == [first, second]
+    old = {k: v for k, v in session.to_dict().items() if k != "briefs"}
+    older = ChatSession.from_dict(explorer_fallback, old)
+    assert transcript(older.turns, older.briefs)[1]["content"] == view_text(full)
+    "".join(older.send(""))  # a new turn on an old session: its brief lines up with its turn
+    assert len(older.briefs) == 3 and older.briefs[:2] == ["", ""] and older.briefs[2]

@@ -217,8 +217,9 @@ def test_a_rating_out_of_range_in_text_names_the_line(write):
     with pytest.raises(DataError) as exc:
         load_history_file(path, CATALOG)
     assert_names(exc.value, path, 2, "rating")
-    # A year after a title is not a rating: the line is listed back as unknown instead.
-    assert history_from_lines(["Arrival, 2016"], CATALOG).unknown == ["Arrival, 2016"]
+    # A year after a title is not a rating: it says which item is meant, and a wrong year matches nothing.
+    assert history_from_lines(["Arrival, 2016"], CATALOG).history.item_ids == ["film-arrival-2016"]
+    assert history_from_lines(["Arrival, 1999"], CATALOG).unknown == ["Arrival, 1999"]
 
 
 @pytest.mark.parametrize("n_history, at_least", [(150, 5), (300, 1)])

@@ -108,3 +108,36 @@ def test_unusable_histories_say_why():
 def test_history_keeps_latest_rating_of_an_item():
     h = History.of([Rating(item_id="a", rating=5, timestamp=1), Rating(item_id="a", rating=1, timestamp=2)])
     assert len(h) == 1 and h.disliked[0].rating == 1
+
+
+def test_a_title_naming_several_items_is_resolved_by_year_or_kind_or_asked_about():
+    """'Dune' is a 2021 film and a 1965 novel: a year or a kind on the line picks one; a bare 'Dune' is
+    asked about (its candidates listed), never reported as unknown."""
+    from explorer.catalog import history_from_lines, load_catalog
+    from explorer.config import Settings
+
+    catalog = load_catalog(Settings().catalog)
+    picked = history_from_lines(["Dune (2021), 5", "Dune, book, 4", "Arrival, 2016, 3"], catalog)
+    assert [(r.item_id, r.rating) for r in picked.history.ratings] == [
+        ("film-dune-2021", 5.0), ("book-dune-1965", 4.0), ("film-arrival-2016", 3.0)]
+    assert picked.unknown == [] and picked.ambiguous == []
+    for line in ("Dune, 1965", "Dune (book)", "Dune | film | 4.5"):
+        assert len(history_from_lines([line], catalog).history) == 1, line
+
+    asked = history_from_lines(["Arrival, 5", "Dune, 4.5", "Saw, 1"], catalog)
+    assert asked.history.item_ids == ["film-arrival-2016"] and asked.unknown == ["Saw"]
+    [dune] = asked.ambiguous
+    assert dune.line == "Dune, 4.5" and {c.id for c in dune.candidates} == {"film-dune-2021", "book-dune-1965"}
+    assert sorted(dune.choices()) == ["Dune (1965)", "Dune (2021)"]
+    # Each offered choice, pasted back, resolves to its item.
+    assert all(len(history_from_lines([c], catalog).history) == 1 for c in dune.choices())
+
+
+def test_a_history_file_with_a_kind_column_picks_among_same_titles(write):
+    from explorer.catalog import load_catalog, load_history_file
+    from explorer.config import Settings
+
+    catalog = load_catalog(Settings().catalog)
+    path = write("h.csv", "title,kind,rating\nDune,book,4\nDune,,3\n")
+    parsed = load_history_file(path, catalog)
+    assert parsed.history.item_ids == ["book-dune-1965"] and [a.line for a in parsed.ambiguous] == ["Dune"]

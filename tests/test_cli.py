@@ -50,8 +50,9 @@ def test_ingest_of_a_bad_file_names_the_line_and_builds_nothing(tmp_path, run_cl
 
 def test_history_file_with_unknown_titles_lists_them(tmp_path, data_dir, run_cli):
     history = tmp_path / "mine.txt"
-    history.write_text("Arrival, 5\nSpirited Away, 4.5\nNot A Real Film\n")
+    history.write_text("Arrival, 5\nSpirited Away, 4.5\nNot A Real Film\nDune, 4\n")
     proc = run_cli("recommend", "--history", str(history), "--no-llm", "-k", "2", "--json", data_dir=data_dir)
     assert proc.returncode == 0, proc.stderr
     assert "Not A Real Film" in proc.stderr
+    assert "which one? Dune, 4 names 2 items; write it as Dune (2021) or Dune (1965)" in " ".join(proc.stderr.split())
     assert len(json.loads(proc.stdout)["recommendations"]) == 2

@@ -395,7 +395,7 @@ def test_sessions_feedback_and_profile_edits_survive_a_sigkill_of_the_app(tmp_pa
         b.send(page, "surprise me")
         b.wait_answer(page, 1)
         cards, transcript = b.card_ids(page), b.bot_texts(page)
-        page.click("#down-0")  # feedback
+        b.vote(page, cards[0], liked=False)  # feedback
         b.wait_status(page, "👎 noted")
         page.fill("#avoid textarea", page.input_value("#avoid textarea") + "\nwestern")  # a profile edit
         page.click("#save-profile")
@@ -412,7 +412,7 @@ def test_sessions_feedback_and_profile_edits_survive_a_sigkill_of_the_app(tmp_pa
         assert restored[:1] == transcript and len(restored) in (1, 2)  # the cut turn is whole or absent
         if len(restored) == 1:
             assert b.card_ids(page) == cards
-            assert "will not come back" in page.locator("#card-0").inner_text()
+            assert "will not come back" in b.card(page, cards[0]).inner_text()
         assert page.input_value("#avoid textarea").splitlines() == avoid and "western" in avoid
         page.get_by_role("button", name="Your history").click()  # the accordion, closed by default
         disliked = page.locator(f'#history li[data-item="{cards[0]}"]').text_content()

@@ -351,7 +351,7 @@ def test_two_app_replicas_on_postgresql_hand_a_session_over(replicas):
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("needs Debian's chromium: run `make browser` (as root)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_browser import CHROMIUM_ARGS, card_ids, wait_answer, wait_status
+    from tests.test_browser import CHROMIUM_ARGS, card, card_ids, vote, wait_answer, wait_status
 
     replica_a, replica_b, url = replicas
     began = time.perf_counter()
@@ -368,7 +368,7 @@ def test_two_app_replicas_on_postgresql_hand_a_session_over(replicas):
         page.fill("#avoid textarea", "gore")  # before the vote: its profile refresh rewrites this box
         page.click("#save-profile")
         wait_status(page, "Profile saved")
-        page.click("#up-0")
+        vote(page, cards[0], liked=True)
         wait_status(page, "👍 noted")
         kept = page.evaluate("() => localStorage.getItem('interest-explorer-session')")
         assert kept
@@ -379,7 +379,7 @@ def test_two_app_replicas_on_postgresql_hand_a_session_over(replicas):
         page.goto(replica_b.url)
         wait_status(page, "Welcome back")
         assert card_ids(page) == cards
-        assert "👍 liked" in page.locator("#card-0").inner_text()  # the vote, restored from A's save
+        assert "👍 liked" in card(page, cards[0]).inner_text()  # the vote, restored from A's save
         assert page.input_value("#avoid textarea").splitlines() == ["gore"]
 
         # B now holds the session in memory; a later edit on A must still show on B.

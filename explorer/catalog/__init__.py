@@ -6,9 +6,9 @@ from explorer.catalog.model import (DISLIKE_THRESHOLD, LIKE_THRESHOLD, MAX_DESCR
                                     normalise_title)
 from explorer.catalog.files import catalog_from_rows
 from explorer.catalog.loaders import guess_format, load_catalog
-from explorer.catalog.histories import (ParsedHistory, Persona, history_from_lines, load_history_file,
+from explorer.catalog.histories import (Ambiguous, ParsedHistory, Persona, history_from_lines, load_history_file,
                                         load_personas, require_usable)
 
-__all__ = ["DISLIKE_THRESHOLD", "LIKE_THRESHOLD", "MAX_DESCRIPTION_CHARS", "Catalog", "History", "Item", "ParsedHistory", "Persona", "Rating",
+__all__ = ["Ambiguous", "DISLIKE_THRESHOLD", "LIKE_THRESHOLD", "MAX_DESCRIPTION_CHARS", "Catalog", "History", "Item", "ParsedHistory", "Persona", "Rating",
            "catalog_from_rows", "guess_format", "history_from_lines", "load_catalog", "load_history_file",
            "load_personas", "normalise_title", "require_usable"]

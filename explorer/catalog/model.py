@@ -196,6 +196,10 @@ class Catalog:
         unique = list(dict.fromkeys(ids))
         return self.items[unique[0]] if len(unique) == 1 else None
 
+    def matching(self, title: str) -> list[Item]:
+        """Every item this title (or 'Title (year)') names: one, none, or several ("Dune": a film and a book)."""
+        return [self.items[i] for i in dict.fromkeys(self._by_title.get(normalise_title(title), []))]
+
     @cached_property
     def distinctive_titles(self) -> list[tuple[str, re.Pattern]]:
         """Titles long enough that finding one in prose means the prose names that work."""

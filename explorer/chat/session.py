@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from explorer.catalog import History, Rating
+from explorer.chat.shelves import brief, shelves_of
 from explorer.errors import ExplorerError
 from explorer.pipeline.events import Event, EventKind
 from explorer.pipeline.injection import strip_injection
@@ -105,6 +106,9 @@ class ChatSession:
     profile: InterestProfile | None = None  # an edited profile; None means "derive from the history"
     last: RecommendResult | None = None
     turns: list[tuple[str, str]] = field(default_factory=list)
+    # Each turn's answer in a sentence or two (what changed, which shelves), for a UI that shows the
+    # recommendations apart from the chat; "" where only the full text exists (older saved sessions).
+    briefs: list[str] = field(default_factory=list)
 
     # ---------------------------------------------------------------- actions besides messages
     def feedback(self, item_id: str, liked: bool) -> None:
@@ -152,7 +156,7 @@ class ChatSession:
                 "explore": self.explore, "k": self.k,
                 "profile": self.profile.model_dump(mode="json") if self.profile else None,
                 "last": self.last.model_dump(mode="json") if self.last else None,
-                "turns": [list(turn) for turn in self.turns]}
+                "turns": [list(turn) for turn in self.turns], "briefs": list(self.briefs)}
 
     @classmethod
     def from_dict(cls, explorer, data: dict) -> "ChatSession":
@@ -166,7 +170,8 @@ class ChatSession:
             last = None
         profile = InterestProfile.model_validate(data["profile"]) if data.get("profile") else None
         return cls(explorer, history, explore=float(data.get("explore", 0.3)), k=int(data.get("k", 5)),
-                   profile=profile, last=last, turns=[(str(m), str(a)) for m, a in data.get("turns", ())])
+                   profile=profile, last=last, turns=[(str(m), str(a)) for m, a in data.get("turns", ())],
+                   briefs=[str(b) for b in data.get("briefs", ())])
 
     def current_profile(self) -> InterestProfile:
         return self.profile or self.explorer.profile(self.history).value
@@ -190,36 +195,51 @@ class ChatSession:
         yields) interleaved with the pipeline's `profile`, `plan`, `item`, `explanation` and `result`."""
         message, notices = prepare_message(message)
         if message is None:
-            self.turns.append(("", NOTHING_TO_READ))
+            self._add_turn("", NOTHING_TO_READ, NOTHING_TO_READ)
             yield _text(NOTHING_TO_READ)
             return
         intent = read_intent(message)
         pieces: list[str] = [notice + "\n\n" for notice in notices]
+        self._brief = list(notices)
         for piece in pieces:
             yield _text(piece)
         for event in self._answer(intent):
             if event.kind == "text":
                 pieces.append(event.data)
             yield event
-        self.turns.append((message, "".join(pieces)))
+        self._add_turn(message, "".join(pieces), self.brief_so_far())
+
+    def brief_so_far(self) -> str:
+        """The brief of the answer being written (or of the last one), for a UI that streams it."""
+        return " ".join(p.strip() for p in getattr(self, "_brief", ()) if p.strip())
+
+    def _add_turn(self, message: str, answer: str, brief: str) -> None:
+        self.briefs.extend([""] * (len(self.turns) - len(self.briefs)))  # a restored session without briefs
+        self.turns.append((message, answer))
+        self.briefs.append(brief)
+
+    def _say(self, piece: str) -> Event:
+        """Text that belongs to the short answer as well as to the full one."""
+        self._brief.append(piece)
+        return _text(piece)
 
     def _answer(self, intent: Intent) -> Iterator[Event]:
         explore, request = self.explore, None
         if intent.kind == "why":
-            yield _text(self._why(intent.target or ""))
+            yield self._say(self._why(intent.target or ""))
             return
         if intent.kind == "less" and intent.target:
             self._avoid(intent.target.lower())
-            yield _text(f"Noted: less {intent.target}.\n\n")
+            yield self._say(f"Noted: less {intent.target}.\n\n")
         elif intent.kind == "more_like" and intent.target:
             item = self._resolve(intent.target)
             if item is None:
-                yield _text(f"I could not find \"{intent.target}\" in the catalogue, so I kept your history as it is.\n\n")
+                yield self._say(f"I could not find \"{intent.target}\" in the catalogue, so I kept your history as it is.\n\n")
             else:
                 self.history = self.history.with_feedback(item.id, 5.0)
                 if self.profile is not None:
                     self._add_theme_from(item)
-                yield _text(f"More like {item.title}, then.\n\n")
+                yield self._say(f"More like {item.title}, then.\n\n")
         elif intent.kind == "surprise":
             explore = max(explore, 0.8)
         elif intent.kind == "request":
@@ -230,6 +250,7 @@ class ChatSession:
         streamed = False  # whether LLM text for the current item has already been shown
         for event in self.explorer.recommend_stream(self.history, self.k, explore, self.profile, request):
             if event.kind == "profile":
+                self._brief.append(_profile_change(self.last.profile if self.last else None, event.data))
                 yield event
                 yield _text(f"Your profile: {event.data.summary}\n\n")
             elif event.kind == "item":
@@ -251,6 +272,8 @@ class ChatSession:
                 streamed = False
             elif event.kind == "result":
                 self.last = event.data
+                self._brief.append(brief(shelves_of(event.data.recommendations, event.data.queries,
+                                                    self.explorer.catalog, getattr(self.explorer, "clusters", None))))
                 paths = event.data.served_by
                 yield event
                 yield _text(f"\n(profile: {paths.profile}, plan: {paths.plan}, explanations: {paths.explain})")
@@ -297,6 +320,17 @@ class ChatSession:
         have = {t.label for t in profile.themes}
         new = [Theme(label=t, weight=0.5, evidence=(item.id,)) for t in item.tags[:2] if t not in have]
         self.profile = profile.model_copy(update={"themes": tuple(new) + profile.themes})
+
+
+def _profile_change(before: InterestProfile | None, after: InterestProfile) -> str:
+    """What changed in the profile, in a sentence ("" when nothing did)."""
+    themes = ", ".join(t.label for t in after.themes[:4])
+    if before is None:
+        return f"Your profile: {themes or 'no themes yet'}" + (f"; avoiding {', '.join(after.avoid)}." if after.avoid else ".")
+    added = [t.label for t in after.themes if t.label not in {b.label for b in before.themes}]
+    avoided = [a for a in after.avoid if a not in before.avoid]
+    said = ([f"new themes {', '.join(added[:3])}"] if added else []) + ([f"now avoiding {', '.join(avoided)}"] if avoided else [])
+    return f"Profile changed: {'; '.join(said)}." if said else ""
 
 
 def _text(piece: str, index: int | None = None) -> Event:

@@ -11,7 +11,7 @@ class EventKind(StrEnum):
     PROFILE = "profile"  # data: InterestProfile
     PLAN = "plan"  # data: list[ExploreQuery]
     ITEM = "item"  # data: Recommendation (template reason), index: its rank
-    EXPLANATION = "explanation"  # data: Explanation, index: the item it explains
+    EXPLANATION = "explanation"  # data: StepResult[str], the checked reason; index: the item it explains
     TOKEN = "token"  # data: str, a piece of an explanation as the LLM writes it, index: its item
     TEXT = "text"  # data: str, a piece of the chat's answer text
     RESULT = "result"  # data: RecommendResult, always last
