@@ -36,9 +36,12 @@ browser:
 # The optional llama.cpp backend compiles on install (minutes on 2 cores; the multimodal library, which we never
 # load, is skipped), so `make run` never needs it;
 # the tests exercise it (and its OpenAI-compatible server), so `make test` installs it when it is missing.
+# Built for AVX2, not for the building machine's own CPU: a native build picked up AMX here, and its kernels
+# crashed (general protection fault in libggml-cpu) in a sandbox that does not grant AMX to processes.
 llamacpp: setup
 	@$(PY) -c "import llama_cpp" 2>/dev/null || \
-		CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet -r requirements-llamacpp.txt
+		CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+		$(PY) -m pip install --quiet -r requirements-llamacpp.txt
 
 # The session-store tests start a throwaway PostgreSQL cluster on loopback (tests/test_sessions.py); they need
 # Debian's server binaries (initdb, pg_ctl), installed only when missing (as root, like `browser`).
