@@ -19,7 +19,8 @@ import numpy as np
 from explorer.catalog import (Catalog, History, ParsedHistory, Persona, history_from_lines, load_catalog,
                               load_history_file, load_personas, require_usable)
 from explorer.interest.clusters import cached_cluster_model
-from explorer.interest.collab import Interactions, ItemItemCF
+from explorer.interest.base import InterestModel
+from explorer.interest.models import build_interest_model
 from explorer.config import Settings
 from explorer.resources import load_once
 from explorer.store.embed import Embedder
@@ -28,7 +29,7 @@ from explorer.pipeline.explain import Explainer, pick_evidence
 from explorer.llm import load_backend
 from explorer.pipeline.plan import Planner
 from explorer.pipeline.profile import ProfileBuilder
-from explorer.pipeline.rank import lanes_for, rank
+from explorer.pipeline.rank import lane_weights, lanes_for, rank
 from explorer.pipeline.retrieve import Retriever
 from explorer.pipeline.events import Event, EventKind
 from explorer.pipeline.values import InterestProfile, Recommendation, RecommendResult, StepResult, StepsServedBy
@@ -68,15 +69,17 @@ class Explorer:
         self._personas: dict[str, Persona] | None = None
         if interactions is None:
             interactions = {p.name: History.of(p.history, name=p.name) for p in self.personas.values()}
-        self.clusters, self.collab = self._collaborative_parts(interactions, stage)
+        self.clusters, self.interest = self._collaborative_parts(interactions, stage)
         self.planner = Planner.from_config(steps.plan, catalog, self.llm, s.prompts_dir, variants, self.clusters)
-        self.retriever = Retriever.from_config(steps.retrieve, self.store, self.embedder, self.clusters, self.collab)
+        self.retriever = Retriever.from_config(steps.retrieve, self.store, self.embedder, self.clusters, self.interest,
+                                               len(interactions), catalog)
         self.explainer = Explainer.from_config(steps.explain, catalog, self.llm, s.prompts_dir, variants)
         self._profiles: OrderedDict[str, StepResult[InterestProfile]] = OrderedDict()
         self._profiles_lock = threading.Lock()  # Gradio runs several sessions' events at once
 
-    def _collaborative_parts(self, interactions: dict[str, History], stage):
-        """Interest clusters (cached under the data directory, ids written to Chroma) and item-item CF."""
+    def _collaborative_parts(self, interactions: dict[str, History], stage) -> tuple:
+        """Interest clusters (cached under the data directory, ids written to Chroma) and the interest model
+        (`interest.model`: EASE by default; trained once per data set, cached under data_dir/interest)."""
         p = self.settings.pipeline.plan
         if not p.use_clusters and not interactions:
             return None, None
@@ -88,8 +91,12 @@ class Explorer:
                 Path(self.settings.data_dir) / "clusters" / f"{self.store.name}.json", ids, vectors, self.catalog,
                 interactions, p.clusters, p.cluster_seed)
             self.store.set_clusters(clusters.assignment)
-        collab = ItemItemCF(Interactions(interactions, ids)) if interactions else None
-        return clusters, collab
+        interest: InterestModel | None = None
+        if interactions:
+            stage(f"loading the interest model ({self.settings.interest.model})")
+            interest = build_interest_model(self.settings.interest, interactions, ids,
+                                            Path(self.settings.data_dir) / "interest")
+        return clusters, interest
 
     @classmethod
     def default(cls, data_dir: str | Path | None = None, *, progress: bool = False, **settings: Any) -> "Explorer":
@@ -178,12 +185,12 @@ class Explorer:
 
         cited = {i for t in profile.themes for i in t.evidence}
         seeds = History.of([r for r in history.liked if r.item_id in cited]) if profile_by == "edited" else None
-        candidates = self.retriever.retrieve(queries, history, kinds, seeds)
+        candidates = self.retriever.retrieve(queries, history, kinds, seeds, k)
         lap("retrieve")
         liked_ids = [r.item_id for r in history.liked]
         embeddings = self.vectors.get({c.item_id for c in candidates} | set(liked_ids))
         ranked = rank(candidates, profile, self.catalog, embeddings, k, self.settings.pipeline.rank.mmr_lambda,
-                      lanes_for(queries))
+                      lanes_for(queries), lane_weights(queries, explore), avoid_in_deepen=profile_by == "edited")
         lap("rank")
 
         recommendations: list[Recommendation] = []

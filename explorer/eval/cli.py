@@ -10,10 +10,15 @@ import typer
 
 def eval_command(
     data: Annotated[Optional[Path], typer.Option("--data", help="A MovieLens folder; omit for the demo personas.")] = None,
-    users: Annotated[int, typer.Option("--users", min=1, help="Users sampled (40 takes about 10 minutes on 2 cores).")] = 40,
+    users: Annotated[str, typer.Option("--users", help="Users sampled, or 'all' for every eligible user "
+                                       "(40 with the LLM takes about 10 minutes on 2 cores).")] = "40",
     k: Annotated[int, typer.Option("--k", min=1, max=100)] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 42,
-    explore: Annotated[float, typer.Option("--explore", min=0.0, max=1.0)] = 0.3,
+    explore: Annotated[Optional[float], typer.Option("--explore", min=0.0, max=1.0, help="The explorer's explore "
+                                                     "setting; default: chosen on a validation split of the "
+                                                     "training part.")] = None,
+    no_sequence: Annotated[bool, typer.Option("--no-sequence", help="Skip the sequence model baseline.")] = False,
+    no_tricks: Annotated[bool, typer.Option("--no-tricks", help="Skip the popularity-discount and MMR frontiers.")] = False,
     prompts: Annotated[Optional[list[str]], typer.Option("--prompts", help="Prompt variant names (repeatable); "
                                                          "default: every variant in prompts/.")] = None,
     methods: Annotated[Optional[list[str]], typer.Option("--method", help="Only methods whose name contains this "
@@ -34,13 +39,20 @@ def eval_command(
         overrides["data_dir"] = data_dir
     if no_llm:
         overrides["llm"] = {"backend": "none"}
-    config = EvalConfig(data=data, users=users, k=k, seed=seed, explore=explore, audit_users=audit_users,
+    if users.strip().lower() == "all":
+        n_users = None
+    elif users.strip().isdigit() and int(users) >= 1:
+        n_users = int(users)
+    else:
+        raise typer.BadParameter(f"--users takes a positive number or 'all', not {users!r}")
+    config = EvalConfig(data=data, users=n_users, k=k, sequence=not no_sequence, tricks=not no_tricks, seed=seed, explore=explore, audit_users=audit_users,
                         prompts=prompts, methods=methods, out=out,
                         frontier=[float(x) for x in frontier.split(",")] if frontier else None)
     report = evaluate(config, Settings(**overrides))
     typer.echo(markdown_table(report))
     if out:
-        typer.echo(f"\nwrote {out}/report.json, {out}/report.md and {out}/accuracy_vs_exploration.png")
+        typer.echo(f"\nwrote {out}/report.json, {out}/report.md, {out}/ndcg_vs_novelty.png and "
+                   f"{out}/ndcg_vs_explore_hit.png")
 
 
 def main():

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import sparse
 
 from explorer.catalog import History
+from explorer.interest.base import InterestModel
 
 
 class Interactions:
@@ -34,11 +35,14 @@ class Interactions:
         return (self.counts[self.index[item_id]] + 1.0) / (self.n_users + 1.0)
 
 
-class ItemItemCF:
+class ItemItemCF(InterestModel):
     """Cosine similarity between items' user vectors; a user's score for an item is the sum of its
     similarities to the items they liked."""
 
+    name = "item-item CF"
+
     def __init__(self, data: Interactions):
+        super().__init__(data.item_ids)
         self.data = data
         norms = np.sqrt(np.asarray(data.matrix.multiply(data.matrix).sum(axis=0)).ravel())
         self.normalised = data.matrix @ sparse.diags(1.0 / np.maximum(norms, 1e-12))

@@ -145,8 +145,9 @@ class Planner:
             if dropped:
                 notes.append(f"plan: {dropped} sentence(s) of the request addressed to the model were left out")
         n = n_queries or self.n_queries
-        n_explore = min(round(max(0.0, min(1.0, explore)) * n), n)
-        if not profile.themes:
+        # Any explore above 0 plans at least one exploring query; the ranker gives it `explore` of the list.
+        n_explore = min(math.ceil(max(0.0, min(1.0, explore)) * n - 1e-9), n)
+        if not profile.themes and not (history is not None and _readable(history) and self.clusters is not None):
             n_explore = n  # nothing to deepen yet: everything is exploration
         deepen_options = None
         if self.clusters is not None and history is not None:
@@ -169,6 +170,13 @@ class Planner:
             queries = list({(q.text, q.cluster): q for q in queries}.values())  # fewer clusters than slots
         else:
             queries = [q for q in (self._deepen(profile, i) for i in range(max(n_deepen, 0))) if q]
+        if n_deepen > 0 and not any(q.mode == "deepen" for q in queries) and history is not None \
+                and self.clusters is not None and _readable(history):
+            # No theme to grow from (or every one avoided): the deepen lane is still owed its share, and the
+            # interest model can fill it from the history alone; the text names where the history lives.
+            home = max(self.clusters.interest_map(history).items(), key=lambda kv: kv[1], default=(None, 0))[0]
+            text = self.clusters.clusters[home].label if home is not None else "more of what you rated highly"
+            queries.append(ExploreQuery(text=text, mode="deepen", rationale="More of what you rated highly."))
         if request:
             queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale="You asked for this."))
         queries += [self._explore_query(o) for o in picked_adjacent + picked_novel]
@@ -231,6 +239,11 @@ class Planner:
         else:
             why = f"Something new: {option.tag} is a well-stocked corner of the catalogue you have not visited."
         return ExploreQuery(text=text, mode=option.mode, anchor=option.anchor, rationale=why)
+
+
+def _readable(history: History) -> bool:
+    """Whether an interest model has anything to read in the history (any item not disliked)."""
+    return any(not r.disliked for r in history.ratings)
 
 
 def _distinct(chosen: list[str], options: list[Option], count: int) -> list[Option]:

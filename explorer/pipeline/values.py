@@ -59,7 +59,8 @@ class ExploreQuery(_Frozen):
 class Candidate(_Frozen):
     item_id: str
     query: int  # index into the plan's queries
-    score: float  # how well the item answers its query: text relevance blended with the collaborative signal
+    score: float  # how well the item answers its query: the interest model's score, text relevance the tie-breaker
+    rank: int = 0  # its place in the interest model's own ranking (1 = best) when it came from there, else 0
 
 
 class Recommendation(_Frozen):
