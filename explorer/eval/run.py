@@ -127,8 +127,8 @@ def evaluate(config: EvalConfig, settings: Settings | None = None) -> dict:
         from explorer.interest.sequence import cached_sequence
 
         start = time.perf_counter()
-        sequence, built = cached_sequence(Path(settings.data_dir) / "interest", train, item_ids,
-                                          settings.interest.sequence)
+        sequence, built = cached_sequence(Path(settings.data_dir) / "interest", train, base.vectors.ids,
+                                          settings.interest.sequence)  # ids in sorted order: a key any run rebuilds
         training_seconds["sequence"] = round(sequence.seconds, 1) if built else f"cached ({sequence.seconds:.0f} s when trained)"
         training_seconds["sequence, this run"] = round(time.perf_counter() - start, 1)
         simple.append(ModelRanking(sequence))

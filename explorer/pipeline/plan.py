@@ -133,7 +133,8 @@ class Planner:
 
     def plan(self, profile: InterestProfile, explore: float = 0.3, n_queries: int | None = None,
              request: str | None = None, history: History | None = None) -> StepResult[list[ExploreQuery]]:
-        """`explore` in [0, 1] is the share of non-deepen queries; `request` is the person's own words.
+        """`explore` in [0, 1] sets the share of exploring queries (at least one when above 0; the ranker then
+        gives exploration that share of the list); `request` is the person's own words.
 
         With clusters and a history, every query is grounded in one interest cluster; otherwise queries
         are built from the catalogue's tag neighbourhoods.
