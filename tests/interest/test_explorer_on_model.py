@@ -8,6 +8,7 @@ import pytest
 
 from explorer.catalog import History, Rating, load_catalog
 from explorer.config import Settings
+from tests.tiers import needs
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,7 @@ def crowd() -> dict[str, History]:
 
 
 @pytest.fixture(scope="module")
+@needs("index")
 def explorer_on_ease(data_dir, crowd):
     from explorer import Explorer
 
