@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.catalog import History
-from explorer.interest.collab import Interactions, ItemItemCF as _ItemItemScores, top_items
+from explorer.interest.base import top_items
+from explorer.interest.collab import Interactions, ItemItemCF  # the baseline is the explorer's own CF
 
 __all__ = ["EmbeddingSimilarity", "Interactions", "ItemItemCF", "MMRCF", "ModelRanking", "Popularity",
            "PopularityDiscountCF"]
@@ -19,13 +20,6 @@ class Popularity:
 
     def recommend(self, history: History, k: int) -> list[str]:
         return top_items(self.data.counts, self.data.item_ids, set(history.item_ids), k)
-
-
-class ItemItemCF(_ItemItemScores):
-    name = "item-item CF"
-
-    def recommend(self, history: History, k: int) -> list[str]:
-        return top_items(self.scores(history), self.data.item_ids, set(history.item_ids), k)
 
 
 class EmbeddingSimilarity:

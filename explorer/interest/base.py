@@ -39,8 +39,6 @@ class InterestModel(ABC):
         """One float per item of `item_ids`, for this history folded in (no retraining)."""
 
     def recommend(self, history: History, k: int) -> list[str]:
-        from explorer.interest.collab import top_items
-
         return top_items(self.scores(history), self.item_ids, set(history.item_ids), k)
 
 
@@ -118,3 +116,14 @@ def cached(path: Path, build: Callable[[], T], save: Callable[[T, Path], None],
     finally:
         tmp.unlink(missing_ok=True)
     return model, True
+
+
+def top_items(scores: np.ndarray, item_ids: list[str], exclude: set[str], k: int) -> list[str]:
+    order = np.argsort(-scores, kind="stable")
+    out = []
+    for n in order:
+        if item_ids[n] not in exclude:
+            out.append(item_ids[n])
+            if len(out) == k:
+                break
+    return out

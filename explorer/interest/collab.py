@@ -53,14 +53,3 @@ class ItemItemCF(InterestModel):
             if r.item_id in self.data.index:
                 liked[self.data.index[r.item_id]] = 1.0
         return np.asarray(self.normalised.T @ (self.normalised @ liked)).ravel()
-
-
-def top_items(scores: np.ndarray, item_ids: list[str], exclude: set[str], k: int) -> list[str]:
-    order = np.argsort(-scores, kind="stable")
-    out = []
-    for n in order:
-        if item_ids[n] not in exclude:
-            out.append(item_ids[n])
-            if len(out) == k:
-                break
-    return out
