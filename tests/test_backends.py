@@ -1,4 +1,4 @@
-"""The three LLM backends on the same embedded GGUF: transformers, llama.cpp in process, and an
+"""The LLM backends on the same embedded GGUF: CTranslate2 (the default), transformers, llama.cpp in process, and an
 OpenAI-compatible server (a real `python -m llama_cpp.server` on loopback, started and stopped here).
 
 The llama.cpp ones need the optional install (`pip install -r requirements-llamacpp.txt`; `make test` does it);
@@ -33,6 +33,15 @@ NEEDS_LLAMACPP = "llama-cpp-python is not installed: pip install -r requirements
 # A continuation with one right answer: the model must carry on from the prefix, not restate it.
 COUNTING = [{"role": "user", "content": "Count from one to ten in words, separated by commas."},
             {"role": "assistant", "content": "one, two, three, four,"}]
+
+
+@pytest.fixture(scope="session")
+def ctranslate2_llm(llm_settings):
+    """The default backend, under the same key the Explorer uses, so it is loaded once per session."""
+    from explorer.resources import load_once
+
+    settings = llm_settings.model_copy(update={"backend": "ctranslate2"})
+    return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
 
 
 @pytest.fixture(scope="session")
@@ -85,19 +94,19 @@ def remote_llm(llama_server):
     return load_backend(LLMSettings(backend="openai", base_url=llama_server, remote_prefix="completions"))
 
 
-BACKEND_FIXTURES = {"transformers": "transformers_llm", "llamacpp": "llamacpp_llm", "openai": "remote_llm"}
+BACKEND_FIXTURES = {"ctranslate2": "ctranslate2_llm", "transformers": "transformers_llm", "llamacpp": "llamacpp_llm", "openai": "remote_llm"}
 
 
-@pytest.fixture(params=["transformers", "llamacpp", pytest.param("openai", marks=pytest.mark.system)])
+@pytest.fixture(params=["ctranslate2", "transformers", "llamacpp", pytest.param("openai", marks=pytest.mark.system)])
 @needs("llm")
 def backend(request):
     return request.getfixturevalue(BACKEND_FIXTURES[request.param])
 
 
-@pytest.fixture(params=["llamacpp", pytest.param("openai", marks=pytest.mark.system)])
+@pytest.fixture(params=["ctranslate2", "llamacpp", pytest.param("openai", marks=pytest.mark.system)])
 @needs("llm")
 def streaming_backend(request):
-    """The backends that stream from a separate decoder (llama.cpp in process, and its server)."""
+    """The backends that stream from a separate decoder (CTranslate2 and llama.cpp in process, and its server)."""
     return request.getfixturevalue(BACKEND_FIXTURES[request.param])
 
 

@@ -138,9 +138,8 @@ def test_every_step_falls_back_and_says_the_llm_timed_out_scripted_fake():
     assert plan.served_by == "fallback" and len(plan.value) == 4
     assert any("timed out" in n for n in plan.notes), plan.notes
     item, evidence = CATALOG["film-dune-2021"], [CATALOG["book-dune-1965"]]
-    pieces = list(Explainer(CATALOG, slow, prompt("explain")).stream(item, evidence, ExploreQuery(text="desert politics",
-                                                                                                   mode="deepen")))
-    final = pieces[-1]
+    final = Explainer(CATALOG, slow, prompt("explain")).explain(item, evidence, ExploreQuery(text="desert politics",
+                                                                                             mode="deepen"))
     assert final.served_by == "fallback" and "Dune" in final.value and "timed out" in final.notes[0]
 
 

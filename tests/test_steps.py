@@ -11,7 +11,8 @@ import pytest
 from explorer.catalog import History, Rating, load_catalog
 from explorer.config import Settings
 from explorer.pipeline.explain import Explainer, template_explanation
-from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
+from explorer.pipeline.claims import Facts, unsupported_claims
+from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate
 from explorer.pipeline.plan import Planner
 from explorer.pipeline.profile import ProfileBuilder, tag_stats
 from explorer.pipeline.prompts import prompts_for_step, select_prompt
@@ -135,7 +136,7 @@ def test_grounding_helpers_on_hand_made_cases():
     assert foreign_titles("reminds me of Blade Runner", CATALOG, {"film-blade-runner-1982"}) == []
     assert looks_degenerate("1.1.1.1.1.1.1.1") and looks_degenerate("the the the the the the")
     assert looks_degenerate("A fine calm story about two sisters.") is None
-    assert unsupported_names("It stars Bob Smith. Great.", "a film") == ["Bob", "Smith"]
+    assert unsupported_claims("It stars Bob Smith.", Facts(about_item=["a film"])) == ["'stars' is in no fact", "'bob' is in no fact", "'smith' is in no fact"]
     assert first_sentences("One. Two! Three? half") == "One. Two!"
 
 

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 INSTALL = "pip install ctranslate2==4.8.5"
 GATHER_S = 0.02  # how long the first of several concurrent requests waits for others to join its batch
 MAX_BATCH = 16
-# An option counts as chosen when its mean log-likelihood per token is within this of the best option's.
+# For a choice of minItems..maxItems, an option counts as chosen when its log-probability is within this of the best.
 CHOICE_MARGIN = 1.0
 
 
@@ -104,6 +104,7 @@ class _Request:
     max_new_tokens: int
     static: list[str] | None
     deadline: float | None
+    sentences: int | None = None  # stop after this many sentences (None: at the end token or the length limit)
     done: threading.Event = field(default_factory=threading.Event)
     text: str | None = None
     error: BaseException | None = None
@@ -128,7 +129,7 @@ class CTranslate2Backend:
             log.info("converted %s to CTranslate2 in %.1f s (kept at %s)", self.model_id, time.perf_counter() - started, target)
         self.path = target
         self.generator = ctranslate2.Generator(str(target), device="cpu", compute_type=settings.compute_type,
-                                               intra_threads=settings.ct2_threads or os.cpu_count() or 1,
+                                               intra_threads=settings.threads or os.cpu_count() or 1,
                                                inter_threads=1)
         self.tokenizer = AutoTokenizer.from_pretrained(str(target))
         ends = [t for t in ("<|im_end|>", self.tokenizer.eos_token) if t and t in self.tokenizer.get_vocab()]
@@ -139,7 +140,7 @@ class CTranslate2Backend:
         self._model_lock = threading.Lock()  # scoring and streaming go to the model directly, one at a time
 
     # -- prompts
-    def _prompt_text(self, messages: list[dict]) -> str:
+    def _prompt(self, messages: list[dict]) -> str:
         prefix = bool(messages) and messages[-1]["role"] == "assistant"
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=not prefix,
                                                   continue_final_message=prefix)
@@ -151,7 +152,7 @@ class CTranslate2Backend:
         """(the system message's tokens, the rest): the first is the static prompt CTranslate2 caches its state
         for, reused by every call with the same system message. None when the chat has no system message or its
         tokens are not a prefix of the whole prompt's."""
-        whole = self._tokens(self._prompt_text(messages))
+        whole = self._tokens(self._prompt(messages))
         if not messages or messages[0]["role"] != "system" or len(messages) < 2:
             return None, whole
         head = self.tokenizer.apply_chat_template(messages[:1], tokenize=False)
@@ -197,15 +198,22 @@ class CTranslate2Backend:
         if not live:
             return
         deadlines = [r.deadline for r in live]
+        ends = [0] * len(live)
 
-        def stop(step) -> bool:  # a guarded caller that gave up stops its own row
-            d = deadlines[step.batch_id]
+        def stop(step) -> bool:
+            """A row stops when its guarded caller gave up, or once it has written the sentences it asked for:
+            a batch otherwise runs until its longest row ends, and the rows that finished wait for it."""
+            d, want = deadlines[step.batch_id], live[step.batch_id].sentences
+            if want is not None and any(mark in step.token for mark in ".!?"):
+                ends[step.batch_id] += 1
+                if ends[step.batch_id] >= want:
+                    return True
             return d is not None and time.monotonic() > d
 
         try:
             with self._model_lock:
                 results = self.generator.generate_batch(
-                    [r.prompt for r in live], callback=stop if any(d is not None for d in deadlines) else None,
+                    [r.prompt for r in live], callback=stop,
                     **self._options(max(r.max_new_tokens for r in live), live[0].static))
             for r, result in zip(live, results):
                 ids = result.sequences_ids[0][: r.max_new_tokens]
@@ -216,11 +224,11 @@ class CTranslate2Backend:
         for r in live:
             r.done.set()
 
-    def _submit(self, messages: list[dict], max_new_tokens: int | None) -> _Request:
+    def _submit(self, messages: list[dict], max_new_tokens: int | None, sentences: int | None = None) -> _Request:
         static, rest = self._split(messages)
         left = time_left()
         request = _Request(rest, max_new_tokens or self.settings.max_new_tokens, static,
-                           None if left is None else time.monotonic() + left)
+                           None if left is None else time.monotonic() + left, sentences)
         self._queue.put(request)
         return request
 
@@ -235,9 +243,11 @@ class CTranslate2Backend:
     def generate(self, messages: list[dict], max_new_tokens: int | None = None) -> str:
         return self._wait(self._submit(messages, max_new_tokens))
 
-    def generate_batch(self, chats: list[list[dict]], max_new_tokens: int | None = None) -> list[str]:
-        """Several chats answered in one decoding batch (the system message's state computed once)."""
-        requests = [self._submit(messages, max_new_tokens) for messages in chats]
+    def generate_batch(self, chats: list[list[dict]], max_new_tokens: int | None = None,
+                       sentences: int | None = None) -> list[str]:
+        """Several chats answered in one decoding batch (the system message's state computed once); with
+        `sentences`, each answer stops after that many sentences."""
+        requests = [self._submit(messages, max_new_tokens, sentences) for messages in chats]
         return [self._wait(r) for r in requests]
 
     def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
@@ -271,7 +281,7 @@ class CTranslate2Backend:
         if fields is None:
             return validated_json(self.generate(messages, max_new_tokens or 200), schema)
         answer: dict[str, Any] = {}
-        prompt = self._prompt_text(messages)
+        prompt = self._prompt(messages)
         for name, spec in fields.items():
             if spec["options"] == [] or spec["max"] == 0:
                 answer[name] = [] if spec["array"] else None
@@ -289,50 +299,53 @@ class CTranslate2Backend:
         return validated_json(json.dumps(answer), schema)
 
     def _option_scores(self, prompt: str, options: list[str]) -> list[float]:
-        """Mean log-likelihood per token of each option as the continuation of `prompt`.
+        """Each option's log-probability as the continuation of `prompt` under decoding constrained to the
+        options: at every token where options part ways, the model's probabilities of the allowed next tokens,
+        renormalised among them; a token that only one option allows is forced and costs nothing. This is what
+        a grammar-constrained greedy decoder would weigh, without a grammar.
 
         The prompt's state is computed once per call as CTranslate2's static prompt (not cached: every choice
-        has its own prompt), and every distinct option prefix of the same length is one row of one batch,
-        so the cost is the prompt once per token depth, not once per option (score_batch re-reads the prompt
-        for every row: 1.2 s against 0.3 s for eight options here). The option's closing quote is not
-        scored: the tokenizer merges it with what follows (`",`), so its own probability means little."""
+        has its own prompt), and all option prefixes that end at the same depth are rows of one batch, so the
+        cost is one short batch per depth where options part ways (score_batch re-reads the whole prompt for
+        every option: 1.2 s against 0.3 s for eight options here)."""
         import numpy as np
 
         base = self.tokenizer.encode(prompt, add_special_tokens=False)
-        tails: list[list[int]] = []
+        rows = [self.tokenizer.encode(prompt + option, add_special_tokens=False) for option in options]
         shared = len(base)
-        for option in options:
-            ids = self.tokenizer.encode(prompt + option, add_special_tokens=False)
+        for ids in rows:
             common = 0
             while common < min(len(base), len(ids)) and base[common] == ids[common]:
                 common += 1
             shared = min(shared, common)
-            tails.append(ids)
         shared = max(shared - 1, 1)  # hold one prompt token back: every row needs a start token
         static = self.tokenizer.convert_ids_to_tokens(base[:shared])
-        suffixes = [ids[shared:] for ids in tails]
-        start = len(base) - shared  # the option's own tokens begin at this position of its suffix
-        needed: dict[int, set[tuple[int, ...]]] = {}
+        suffixes = [tuple(ids[shared:]) for ids in rows]
+        # branch points: a prefix after which different options continue with different tokens
+        children: dict[tuple[int, ...], set[int]] = {}
         for suffix in suffixes:
-            for position in range(max(start, 1), len(suffix)):
-                needed.setdefault(position, set()).add(tuple(suffix[:position]))
-        logprobs: dict[tuple[int, ...], Any] = {}
+            for position in range(1, len(suffix)):
+                children.setdefault(suffix[:position], set()).add(suffix[position])
+        branches = {prefix: kids for prefix, kids in children.items() if len(kids) > 1}
+        logprobs: dict[tuple[int, ...], dict[int, float]] = {}
+        by_depth: dict[int, list[tuple[int, ...]]] = {}
+        for prefix in branches:
+            by_depth.setdefault(len(prefix), []).append(prefix)
         with self._model_lock:
-            for position, prefixes in sorted(needed.items()):
-                rows = sorted(prefixes)
+            for depth, prefixes in sorted(by_depth.items()):
                 results = self.generator.generate_batch(
-                    [self.tokenizer.convert_ids_to_tokens(list(r)) for r in rows], static_prompt=static,
+                    [self.tokenizer.convert_ids_to_tokens(list(p)) for p in prefixes], static_prompt=static,
                     cache_static_prompt=False, include_prompt_in_result=False, max_length=1,
                     return_logits_vocab=True, sampling_topk=1)
-                for row, result in zip(rows, results):
+                for prefix, result in zip(prefixes, results):
                     logits = np.asarray(result.logits[0], dtype=np.float64).reshape(-1)
-                    top = logits.max()
-                    logprobs[row] = logits - top - np.log(np.exp(logits - top).sum())
-        scores = []
-        for suffix in suffixes:
-            own = [float(logprobs[tuple(suffix[:p])][suffix[p]]) for p in range(max(start, 1), len(suffix))]
-            scores.append(sum(own) / len(own) if own else float("-inf"))
-        return scores
+                    kids = sorted(branches[prefix])
+                    allowed = logits[kids]
+                    top = allowed.max()
+                    norm = top + np.log(np.exp(allowed - top).sum())
+                    logprobs[prefix] = {k: float(v - norm) for k, v in zip(kids, allowed)}
+        return [sum(logprobs[suffix[:p]][suffix[p]] for p in range(1, len(suffix)) if suffix[:p] in logprobs)
+                for suffix in suffixes]
 
 
 def _enumerated_fields(schema: dict) -> dict[str, dict] | None:

@@ -132,8 +132,10 @@ class Planner:
                    config.queries, clusters)
 
     def plan(self, profile: InterestProfile, explore: float = 0.3, n_queries: int | None = None,
-             request: str | None = None, history: History | None = None) -> StepResult[list[ExploreQuery]]:
-        """`explore` in [0, 1] is the share of non-deepen queries; `request` is the person's own words.
+             request: str | None = None, history: History | None = None,
+             asked: str | None = None) -> StepResult[list[ExploreQuery]]:
+        """`explore` in [0, 1] is the share of non-deepen queries; `request` is what the person asked for in the
+        catalogue's vocabulary (explorer/pipeline/request.py), `asked` their own words, quoted in its rationale.
 
         With clusters and a history, every query is grounded in one interest cluster; otherwise queries
         are built from the catalogue's tag neighbourhoods.
@@ -170,7 +172,8 @@ class Planner:
         else:
             queries = [q for q in (self._deepen(profile, i) for i in range(max(n_deepen, 0))) if q]
         if request:
-            queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale="You asked for this."))
+            why = f"You asked for \"{asked.strip()[:150]}\"." if asked and asked.strip() else "You asked for this."
+            queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale=why))
         queries += [self._explore_query(o) for o in picked_adjacent + picked_novel]
         if not queries:  # an empty profile and an empty catalogue neighbourhood: fall back to popular tags
             queries = [self._explore_query(o) for o in novel[:n]]
