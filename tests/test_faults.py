@@ -171,7 +171,7 @@ def test_the_real_llm_with_a_tiny_timeout_falls_back_and_frees_the_model(explore
 def test_a_reader_that_stops_reading_frees_the_model(explorer_llm):
     """A browser that closes mid-answer abandons its stream: the generation stops at its next token (no deadline
     involved), so the next person's call gets the model well before 2000 tokens (minutes here) would end."""
-    backend = explorer_llm.llm.backend  # the bare transformers backend, no time limit around it
+    backend = explorer_llm.llm.backend  # the bare default backend, no time limit around it
     stream = backend.stream([{"role": "user", "content": "Write a very long story about the sea."}], 2000)
     assert next(stream)
     stream.close()

@@ -55,7 +55,7 @@ def test_profile_with_scripted_llm_keeps_valid_choices_and_rejects_invented_name
     outcome = ProfileBuilder(CATALOG, llm, prompt("profile_themes"), prompt("profile_summary")).build(SCIFI)
     assert [t.label for t in outcome.value.themes] == [options[1], options[0]]
     assert outcome.served_by == "fallback"  # the summary named what the history does not
-    assert any("Zorblax" in n for n in outcome.notes)
+    assert any("zorblax" in n.lower() for n in outcome.notes), outcome.notes
 
 
 def test_profile_with_scripted_llm_that_raises_falls_back():
@@ -118,8 +118,8 @@ def test_explain_with_scripted_llm_naming_another_work_falls_back():
     query = ExploreQuery(text="desert politics", mode="deepen")
     llm = ScriptedLLM(text="it is much like Blade Runner and Interstellar in tone.")
     result = Explainer(CATALOG, llm, prompt("explain")).explain(item, evidence, query)
-    assert result.served_by == "fallback" and "rejected" in result.notes[0]
-    good = Explainer(CATALOG, ScriptedLLM(text="this film shares its desert politics and slow scale."),
+    assert result.served_by == "fallback" and "not used" in result.notes[0]
+    good = Explainer(CATALOG, ScriptedLLM(text="this film shares its desert politics and its epic adventure."),
                      prompt("explain")).explain(item, evidence, query)
     assert good.served_by == "llm" and good.value.startswith("Because you enjoyed Dune and you are exploring desert politics,")
 

@@ -137,7 +137,7 @@ class CTranslate2Backend:
         self._queue: queue.Queue[_Request] = queue.Queue()
         self._worker = threading.Thread(target=self._serve, name="ctranslate2-batcher", daemon=True)
         self._worker.start()
-        self._model_lock = threading.Lock()  # scoring and streaming go to the model directly, one at a time
+        self._lock = threading.Lock()  # scoring and streaming go to the model directly, one at a time
 
     # -- prompts
     def _prompt(self, messages: list[dict]) -> str:
@@ -211,7 +211,7 @@ class CTranslate2Backend:
             return d is not None and time.monotonic() > d
 
         try:
-            with self._model_lock:
+            with self._lock:
                 results = self.generator.generate_batch(
                     [r.prompt for r in live], callback=stop,
                     **self._options(max(r.max_new_tokens for r in live), live[0].static))
@@ -257,7 +257,7 @@ class CTranslate2Backend:
         options.pop("beam_size")
         ids: list[int] = []
         shown = ""
-        with self._model_lock:
+        with self._lock:
             for step in self.generator.generate_tokens(rest, **options):
                 if step.token in self.end_tokens:
                     break
@@ -331,7 +331,7 @@ class CTranslate2Backend:
         by_depth: dict[int, list[tuple[int, ...]]] = {}
         for prefix in branches:
             by_depth.setdefault(len(prefix), []).append(prefix)
-        with self._model_lock:
+        with self._lock:
             for depth, prefixes in sorted(by_depth.items()):
                 results = self.generator.generate_batch(
                     [self.tokenizer.convert_ids_to_tokens(list(p)) for p in prefixes], static_prompt=static,

@@ -45,7 +45,7 @@ more most some any each every both either one ones other others another such sam
 ever all
 because since while if whether though although like likes liked enjoy enjoys enjoyed enjoying enjoyment love loves
 loved loving explore explores explored exploring exploration exploring interest interests interested interesting
-looking look looks seek seeking search searching find finding found
+looking look looks seek seeking search searching find finding found share shares shared sharing
 recommend recommended recommendation recommendations pick picks choice choose suggest suggestion
 genre genres subgenre theme themes thematic topic topics element elements style styles kind kinds sort type types
 piece pieces work works title titles example examples way ways part parts aspect aspects mix blend blends
