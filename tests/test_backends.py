@@ -224,3 +224,46 @@ def test_llamacpp_recommendations_are_grounded(data_dir, llamacpp_llm):
     result = ex.recommend(history, k=4, explore=0.5)
     assert_grounded(result, history, ex.catalog, 4)
     assert result.served_by.plan == "llm"
+
+
+# ---------------------------------------------------------------- CTranslate2, the default
+
+def test_the_ctranslate2_copy_is_converted_once_and_kept_whole(ctranslate2_llm):
+    from explorer.llm.ctranslate2_backend import converted_ct2_dir
+
+    target, _, _ = converted_ct2_dir(LLMSettings())
+    assert ctranslate2_llm.path == target and (target / "model.bin").is_file()
+    assert (target / "tokenizer_config.json").is_file()  # its tokenizer travels with it: no GGUF read at start
+    assert not list(target.parent.glob(f"{target.name}.partial-*"))  # written aside, then renamed
+
+
+def test_a_batch_answers_each_chat_as_it_would_be_answered_alone(ctranslate2_llm):
+    """Greedy decoding, batched with other chats (the explanations of an answer, or several sessions' calls
+    gathered by the backend's queue), gives each chat an answer of its own, the same as asked alone."""
+    import threading
+
+    chats = [[{"role": "user", "content": f"Name one {thing}."}] for thing in ("colour", "fruit", "planet")]
+    alone = [ctranslate2_llm.generate(c, 12) for c in chats]
+    assert len(set(alone)) == 3 and all(alone)
+    assert ctranslate2_llm.generate_batch(chats, 12) == alone
+    answers = [None] * 3
+
+    def ask(i):
+        answers[i] = ctranslate2_llm.generate(chats[i], 12)
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == alone
+
+
+def test_ctranslate2_scores_a_choice_within_its_schema(ctranslate2_llm):
+    options = ["science fiction", "romance", "horror", "comedy"]
+    schema = {"type": "object", "required": ["themes"], "properties": {"themes": {
+        "type": "array", "items": {"type": "string", "enum": options}, "minItems": 2, "maxItems": 3}}}
+    messages = [{"role": "user", "content": "They loved Arrival, Dune and Interstellar. Which themes fit? "
+                                            f"Options: {', '.join(options)}."}]
+    answer = ctranslate2_llm.choose(messages, schema)
+    jsonschema.validate(answer, schema)
+    assert answer["themes"][0] == "science fiction", answer
