@@ -198,5 +198,5 @@ def test_attack_text_from_the_model_is_stopped_by_the_checks_scripted_fake_llm(h
     assert_result_safe(result, ex.catalog)
     assert result.served_by.profile == "fallback" and result.served_by.explain == "fallback"
     assert any(n.startswith("profile: summary rejected") for n in result.notes), result.notes
-    assert sum("generation rejected" in n for n in result.notes) == len(result.recommendations) == 3
+    assert sum("sentence was not used" in n for n in result.notes) == len(result.recommendations) == 3
     assert result.served_by.plan == "llm"  # the choice was read, and only offered options survived it
