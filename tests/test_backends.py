@@ -45,15 +45,6 @@ def ctranslate2_llm(llm_settings):
 
 
 @pytest.fixture(scope="session")
-def transformers_llm(llm_settings):
-    """The transformers backend, under the same key the Explorer uses, so it is loaded once per session."""
-    from explorer.resources import load_once
-
-    settings = llm_settings.model_copy(update={"backend": "transformers"})
-    return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
-
-
-@pytest.fixture(scope="session")
 @needs("llm")
 def llamacpp_llm():
     pytest.importorskip("llama_cpp", reason=NEEDS_LLAMACPP)

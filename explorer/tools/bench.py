@@ -89,8 +89,8 @@ def bench_command(
         rows += _ingestion(ex, settings, ingest_items, repeats)
     if "query" in chosen:
         rows += _chroma_query(ex, repeats)
-    if "llm" in chosen and ex.llm is not None and hasattr(ex.llm, "model"):  # the transformers backend
-        rows += _llm_decode(ex.llm, repeats, decode_tokens)
+    if "llm" in chosen and ex.llm is not None:  # transformers against llama.cpp, whichever backend is configured
+        rows += _llm_decode(_transformers_backend(ex, settings), repeats, decode_tokens)
     if "quality" in chosen and ex.llm is not None and hasattr(ex.llm, "model"):
         rows += _dtype_quality(ex, repeats + 1)
     if "answer" in chosen and ex.llm is not None:
@@ -107,6 +107,18 @@ def bench_command(
     if "app" in chosen:
         rows += _app_start(settings, repeats, next(iter(ex.personas.values())).name)
     _report(rows, out, repeats)
+
+
+def _transformers_backend(ex, settings):
+    """The configured LLM if it is the transformers backend, else the same model through transformers, loaded
+    once per process (load_once) so every section shares it."""
+    if hasattr(ex.llm, "model"):
+        return ex.llm
+    from explorer.llm import load_backend
+    from explorer.resources import load_once
+
+    llm_settings = settings.llm.model_copy(update={"backend": "transformers"})
+    return load_once(("llm", llm_settings.model_dump_json()), lambda: load_backend(llm_settings))
 
 
 # ------------------------------------------------------------------ sections
@@ -248,7 +260,6 @@ def _answer(ex, settings, repeats: int, n_tokens: int) -> list[Figure]:
     the check on the same items (the model's output must not get worse)."""
     from explorer.eval.claims_audit import load, score
     from explorer.llm.base import generate_batch
-    from explorer.llm.transformers_backend import TransformersBackend
     from explorer.pipeline.explain import MAX_EXPLANATION_TOKENS, EXPLANATION_SENTENCES, Explainer
 
     backend = settings.llm.backend
@@ -293,7 +304,7 @@ def _answer(ex, settings, repeats: int, n_tokens: int) -> list[Figure]:
                            s.recall, "", goal=">= 0.95", met=s.recall >= 0.95))
 
     # decode speed, the configured backend against transformers, in the same run
-    reference = TransformersBackend(settings.llm.model_copy(update={"backend": "transformers"}))
+    reference = getattr(_transformers_backend(ex, settings), "backend", None) or _transformers_backend(ex, settings)
     chats = [ex.explainer.prompt.messages(**Explainer._values(*case)) for case in cases[:5]]
 
     def fixed_length_tokens_per_s(llm) -> float:
