@@ -25,11 +25,13 @@ from explorer.config import Settings
 from explorer.resources import load_once
 from explorer.store.embed import Embedder
 from explorer.errors import UnknownPersonaError
-from explorer.pipeline.explain import Explainer, pick_evidence
+from explorer.pipeline.explain import Explainer, pick_evidence, template_explanation
 from explorer.llm import load_backend
 from explorer.pipeline.plan import Planner
 from explorer.pipeline.profile import ProfileBuilder
+from explorer.pipeline.injection import strip_injection
 from explorer.pipeline.rank import lane_weights, lanes_for, rank
+from explorer.pipeline.request import RequestReading, TagVocabulary, read_request
 from explorer.pipeline.retrieve import Retriever
 from explorer.pipeline.events import Event, EventKind
 from explorer.pipeline.values import InterestProfile, Recommendation, RecommendResult, StepResult, StepsServedBy
@@ -76,6 +78,7 @@ class Explorer:
         self.explainer = Explainer.from_config(steps.explain, catalog, self.llm, s.prompts_dir, variants)
         self._profiles: OrderedDict[str, StepResult[InterestProfile]] = OrderedDict()
         self._profiles_lock = threading.Lock()  # Gradio runs several sessions' events at once
+        self._vocabulary: TagVocabulary | None = None  # the catalogue's tags for reading requests, built on first use
 
     def _collaborative_parts(self, interactions: dict[str, History], stage) -> tuple:
         """Interest clusters (cached under the data directory, ids written to Chroma) and the interest model
@@ -146,7 +149,7 @@ class Explorer:
         return built
 
     def recommend(self, history: History, k: int = 5, explore: float = 0.3,
-                  profile: InterestProfile | None = None, request: str | None = None,
+                  profile: InterestProfile | None = None, request: str | RequestReading | None = None,
                   kinds: list[str] | None = None, explain: bool = True) -> RecommendResult:
         for event in self.recommend_stream(history, k, explore, profile, request, kinds, explain):
             if event.kind is EventKind.RESULT:
@@ -154,9 +157,10 @@ class Explorer:
         raise RuntimeError("recommend_stream ended without a result")  # a bug, not a user error
 
     def recommend_stream(self, history: History, k: int = 5, explore: float = 0.3,
-                         profile: InterestProfile | None = None, request: str | None = None,
+                         profile: InterestProfile | None = None, request: str | RequestReading | None = None,
                          kinds: list[str] | None = None, explain: bool = True) -> Iterator[Event]:
-        """The whole pipeline as events, so a UI can show each part as soon as it exists."""
+        """The whole pipeline as events, so a UI can show each part as soon as it exists. `request` is the
+        person's words (read here into catalogue tags) or a reading of them (`read_request`)."""
         require_usable(history, self.catalog)
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
@@ -177,7 +181,13 @@ class Explorer:
         lap("profile")
         yield Event(EventKind.PROFILE, profile)
 
-        planned = self.planner.plan(profile, explore, request=request, history=history)
+        reading = self.read_request(request) if isinstance(request, str) else request
+        if reading is not None:
+            notes += self._request_notes(reading)
+            if reading.avoided:  # "no horror": avoided in this answer (a chat session also keeps it in the profile)
+                profile = profile.model_copy(update={"avoid": tuple(dict.fromkeys([*profile.avoid, *reading.avoided]))})
+        planned = self.planner.plan(profile, explore, request=self._request_query(reading), history=history,
+                                    asked=reading.words if reading else None)
         queries = planned.value
         notes += planned.notes
         lap("plan")
@@ -193,34 +203,61 @@ class Explorer:
                       lanes_for(queries), lane_weights(queries, explore), avoid_in_deepen=profile_by == "edited")
         lap("rank")
 
+        # Every card goes out at once with its template reason; the LLM's sentences follow, all of one answer
+        # written in one batched call and each checked before it is handed on (never a draft, never a retraction).
         recommendations: list[Recommendation] = []
+        jobs = []
         theme_evidence = {t.label: t.evidence for t in profile.themes}
-        served = []
         for index, (candidate, score) in enumerate(ranked):
             item = self.catalog[candidate.item_id]
             query = queries[candidate.query]
             evidence_ids = pick_evidence(item.id, history, embeddings, 2, theme_evidence.get(query.anchor or "", ()))
+            evidence = [self.catalog[e] for e in evidence_ids]
             rec = Recommendation(item_id=item.id, title=item.title, kind=item.kind, year=item.year, score=score,
-                                 mode=query.mode, query=query.text, evidence=tuple(evidence_ids))
+                                 mode=query.mode, query=query.text, evidence=tuple(evidence_ids),
+                                 explanation=template_explanation(item, evidence, query))
+            recommendations.append(rec)
+            jobs.append((item, evidence, query))
             yield Event(EventKind.ITEM, rec, index)
-            explanation: StepResult[str] = StepResult("", "fallback")
-            if explain:
-                for piece in self.explainer.stream(item, [self.catalog[e] for e in evidence_ids], query):
-                    if isinstance(piece, StepResult):
-                        explanation = piece
-                    else:
-                        yield Event(EventKind.TOKEN, piece, index)
+        served = []
+        if explain and jobs:
+            words = reading.words if reading else None
+            for index, explanation in enumerate(self.explainer.explain_all(jobs, profile, words)):
                 notes += explanation.notes
                 served.append(explanation.served_by)
+                recommendations[index] = recommendations[index].model_copy(
+                    update={"explanation": explanation.value, "explanation_served_by": explanation.served_by})
                 yield Event(EventKind.EXPLANATION, explanation, index)
-            recommendations.append(rec.model_copy(update={"explanation": explanation.value,
-                                                          "explanation_served_by": explanation.served_by}))
         lap("explain")
         explain_by = served[0] if served and len(set(served)) == 1 else ("mixed" if served else "fallback")
         result = RecommendResult(profile=profile, queries=queries, recommendations=recommendations,
                                  served_by=StepsServedBy(profile=profile_by, plan=planned.served_by, explain=explain_by),
                                  notes=notes, seconds=seconds)
         yield Event(EventKind.RESULT, result)
+
+    # ---------------------------------------------------------------- requests
+    def read_request(self, message: str) -> RequestReading:
+        """A person's words as wanted and avoided catalogue tags (explorer/pipeline/request.py); sentences
+        addressed to the model are left out first."""
+        if self._vocabulary is None:
+            self._vocabulary = TagVocabulary(dict(self.catalog.tag_counts()), embed=self.embedder.encode)
+        words = strip_injection(message)[0].strip()
+        return read_request(words, self._vocabulary, lambda title: getattr(self.catalog.find(title), "id", None))
+
+    def _request_query(self, reading: RequestReading | None) -> str | None:
+        """The request's query, in catalogue tags only: the wanted tags, else the tags of the titles it named."""
+        if reading is None:
+            return None
+        tags = list(reading.wanted) or [t for i in reading.titles for t in self.catalog[i].tags[:2]]
+        tags = [t for t in dict.fromkeys(tags) if t not in reading.avoided]
+        return ", ".join(tags) or None
+
+    @staticmethod
+    def _request_notes(reading: RequestReading) -> list[str]:
+        notes = [f"request: {t!r} is not in the catalogue" for t in reading.unknown_titles]
+        if reading.unmatched:
+            notes.append(f"request: no catalogue tag matched {', '.join(repr(u) for u in reading.unmatched)}")
+        return notes
 
     def known_profile(self, history: History) -> InterestProfile | None:
         """The profile of this history if it has been built already (no model call), else None."""

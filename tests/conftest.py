@@ -62,10 +62,22 @@ def explorer_scripted(data_dir):
 @pytest.fixture(scope="session")
 @needs("llm", "index")
 def explorer_llm(data_dir):
-    """The embedded default: SmolLM2-135M through transformers, loaded once for the whole session."""
+    """The embedded default: SmolLM2-135M through CTranslate2, loaded once for the whole session."""
     from explorer import Explorer
 
     return Explorer(Settings(data_dir=data_dir))
+
+
+@pytest.fixture(scope="session")
+@needs("llm")
+def transformers_llm(llm_settings):
+    """The same packaged model through transformers (no longer the default), loaded once per session under the
+    key the Explorer and the bench use."""
+    from explorer.llm import load_backend
+    from explorer.resources import load_once
+
+    settings = llm_settings.model_copy(update={"backend": "transformers"})
+    return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The three LLM backends on the same embedded GGUF: transformers, llama.cpp in process, and an
+"""The LLM backends on the same embedded GGUF: CTranslate2 (the default), transformers, llama.cpp in process, and an
 OpenAI-compatible server (a real `python -m llama_cpp.server` on loopback, started and stopped here).
 
 The llama.cpp ones need the optional install (`pip install -r requirements-llamacpp.txt`; `make test` does it);
@@ -36,11 +36,11 @@ COUNTING = [{"role": "user", "content": "Count from one to ten in words, separat
 
 
 @pytest.fixture(scope="session")
-def transformers_llm(llm_settings):
-    """The transformers backend, under the same key the Explorer uses, so it is loaded once per session."""
+def ctranslate2_llm(llm_settings):
+    """The default backend, under the same key the Explorer uses, so it is loaded once per session."""
     from explorer.resources import load_once
 
-    settings = llm_settings.model_copy(update={"backend": "transformers"})
+    settings = llm_settings.model_copy(update={"backend": "ctranslate2"})
     return load_once(("llm", settings.model_dump_json()), lambda: load_backend(settings))
 
 
@@ -85,19 +85,19 @@ def remote_llm(llama_server):
     return load_backend(LLMSettings(backend="openai", base_url=llama_server, remote_prefix="completions"))
 
 
-BACKEND_FIXTURES = {"transformers": "transformers_llm", "llamacpp": "llamacpp_llm", "openai": "remote_llm"}
+BACKEND_FIXTURES = {"ctranslate2": "ctranslate2_llm", "transformers": "transformers_llm", "llamacpp": "llamacpp_llm", "openai": "remote_llm"}
 
 
-@pytest.fixture(params=["transformers", "llamacpp", pytest.param("openai", marks=pytest.mark.system)])
+@pytest.fixture(params=["ctranslate2", "transformers", "llamacpp", pytest.param("openai", marks=pytest.mark.system)])
 @needs("llm")
 def backend(request):
     return request.getfixturevalue(BACKEND_FIXTURES[request.param])
 
 
-@pytest.fixture(params=["llamacpp", pytest.param("openai", marks=pytest.mark.system)])
+@pytest.fixture(params=["ctranslate2", "llamacpp", pytest.param("openai", marks=pytest.mark.system)])
 @needs("llm")
 def streaming_backend(request):
-    """The backends that stream from a separate decoder (llama.cpp in process, and its server)."""
+    """The backends that stream from a separate decoder (CTranslate2 and llama.cpp in process, and its server)."""
     return request.getfixturevalue(BACKEND_FIXTURES[request.param])
 
 
@@ -215,3 +215,46 @@ def test_llamacpp_recommendations_are_grounded(data_dir, llamacpp_llm):
     result = ex.recommend(history, k=4, explore=0.5)
     assert_grounded(result, history, ex.catalog, 4)
     assert result.served_by.plan == "llm"
+
+
+# ---------------------------------------------------------------- CTranslate2, the default
+
+def test_the_ctranslate2_copy_is_converted_once_and_kept_whole(ctranslate2_llm):
+    from explorer.llm.ctranslate2_backend import converted_ct2_dir
+
+    target, _, _ = converted_ct2_dir(LLMSettings())
+    assert ctranslate2_llm.path == target and (target / "model.bin").is_file()
+    assert (target / "tokenizer_config.json").is_file()  # its tokenizer travels with it: no GGUF read at start
+    assert not list(target.parent.glob(f"{target.name}.partial-*"))  # written aside, then renamed
+
+
+def test_a_batch_answers_each_chat_as_it_would_be_answered_alone(ctranslate2_llm):
+    """Greedy decoding, batched with other chats (the explanations of an answer, or several sessions' calls
+    gathered by the backend's queue), gives each chat an answer of its own, the same as asked alone."""
+    import threading
+
+    chats = [[{"role": "user", "content": f"Name one {thing}."}] for thing in ("colour", "fruit", "planet")]
+    alone = [ctranslate2_llm.generate(c, 12) for c in chats]
+    assert len(set(alone)) == 3 and all(alone)
+    assert ctranslate2_llm.generate_batch(chats, 12) == alone
+    answers = [None] * 3
+
+    def ask(i):
+        answers[i] = ctranslate2_llm.generate(chats[i], 12)
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == alone
+
+
+def test_ctranslate2_scores_a_choice_within_its_schema(ctranslate2_llm):
+    options = ["science fiction", "romance", "horror", "comedy"]
+    schema = {"type": "object", "required": ["themes"], "properties": {"themes": {
+        "type": "array", "items": {"type": "string", "enum": options}, "minItems": 2, "maxItems": 3}}}
+    messages = [{"role": "user", "content": "They loved Arrival, Dune and Interstellar. Which themes fit? "
+                                            f"Options: {', '.join(options)}."}]
+    answer = ctranslate2_llm.choose(messages, schema)
+    jsonschema.validate(answer, schema)
+    assert answer["themes"][0] == "science fiction", answer

@@ -138,9 +138,8 @@ def test_every_step_falls_back_and_says_the_llm_timed_out_scripted_fake():
     assert plan.served_by == "fallback" and len(plan.value) == 4
     assert any("timed out" in n for n in plan.notes), plan.notes
     item, evidence = CATALOG["film-dune-2021"], [CATALOG["book-dune-1965"]]
-    pieces = list(Explainer(CATALOG, slow, prompt("explain")).stream(item, evidence, ExploreQuery(text="desert politics",
-                                                                                                   mode="deepen")))
-    final = pieces[-1]
+    final = Explainer(CATALOG, slow, prompt("explain")).explain(item, evidence, ExploreQuery(text="desert politics",
+                                                                                             mode="deepen"))
     assert final.served_by == "fallback" and "Dune" in final.value and "timed out" in final.notes[0]
 
 
@@ -172,7 +171,7 @@ def test_the_real_llm_with_a_tiny_timeout_falls_back_and_frees_the_model(explore
 def test_a_reader_that_stops_reading_frees_the_model(explorer_llm):
     """A browser that closes mid-answer abandons its stream: the generation stops at its next token (no deadline
     involved), so the next person's call gets the model well before 2000 tokens (minutes here) would end."""
-    backend = explorer_llm.llm.backend  # the bare transformers backend, no time limit around it
+    backend = explorer_llm.llm.backend  # the bare default backend, no time limit around it
     stream = backend.stream([{"role": "user", "content": "Write a very long story about the sea."}], 2000)
     assert next(stream)
     stream.close()

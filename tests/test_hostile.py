@@ -154,7 +154,11 @@ def test_hostile_chat_message_with_the_real_llm(hostile_explorer):
     assert answer.startswith(INSTRUCTIONS_LEFT_OUT)
     assert_safe(answer.replace(INSTRUCTIONS_LEFT_OUT, ""), hostile_explorer.catalog)
     assert_result_safe(session.last, hostile_explorer.catalog)
-    assert session.last.queries[0].text == "I love slow, thoughtful science fiction."
+    # The request is read into the catalogue's tags; the person's words are quoted as theirs, never a query.
+    asked = session.last.queries[0]
+    assert "science fiction" in asked.text.split(", ") and asked.text != "I love slow, thoughtful science fiction."
+    assert asked.rationale.startswith('You asked for "I love slow, thoughtful science fiction.')
+    assert all(t in hostile_explorer.catalog.tag_counts() for t in asked.text.split(", "))
 
 
 @pytest.mark.slow
@@ -194,5 +198,5 @@ def test_attack_text_from_the_model_is_stopped_by_the_checks_scripted_fake_llm(h
     assert_result_safe(result, ex.catalog)
     assert result.served_by.profile == "fallback" and result.served_by.explain == "fallback"
     assert any(n.startswith("profile: summary rejected") for n in result.notes), result.notes
-    assert sum("generation rejected" in n for n in result.notes) == len(result.recommendations) == 3
+    assert sum("sentence was not used" in n for n in result.notes) == len(result.recommendations) == 3
     assert result.served_by.plan == "llm"  # the choice was read, and only offered options survived it

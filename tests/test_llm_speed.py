@@ -26,12 +26,12 @@ def test_converted_copy_loads_the_same_model_and_writes_the_same_text(tmp_path, 
     assert second.generate(PROMPT, 16) == first.generate(PROMPT, 16)
 
 
-def test_a_cache_that_cannot_be_written_costs_nothing_but_speed(explorer_llm, tmp_path):
+def test_a_cache_that_cannot_be_written_costs_nothing_but_speed(transformers_llm, tmp_path):
     """A converted copy that cannot be saved (here: its folder would sit under a file) is skipped, and the
     loaded model is left as it was."""
     from explorer.llm.transformers_backend import save_converted
 
-    llm = explorer_llm.llm
+    llm = transformers_llm
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     quantizer = getattr(llm.model, "hf_quantizer", "absent")

@@ -7,6 +7,7 @@ data plus the facade, so a UI can store and restore it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -203,7 +204,7 @@ class ChatSession:
         self._brief = list(notices)
         for piece in pieces:
             yield _text(piece)
-        for event in self._answer(intent):
+        for event in self._answer(intent, message):
             if event.kind == "text":
                 pieces.append(event.data)
             yield event
@@ -223,14 +224,32 @@ class ChatSession:
         self._brief.append(piece)
         return _text(piece)
 
-    def _answer(self, intent: Intent) -> Iterator[Event]:
+    def _answer(self, intent: Intent, message: str = "") -> Iterator[Event]:
         explore, request = self.explore, None
         if intent.kind == "why":
             yield self._say(self._why(intent.target or ""))
             return
-        if intent.kind == "less" and intent.target:
-            self._avoid(intent.target.lower())
-            yield self._say(f"Noted: less {intent.target}.\n\n")
+        if intent.kind in ("less", "request"):
+            # Read as a whole: "something funny but clever, no horror please" wants comedy and wit and avoids
+            # horror, in the catalogue's own tags; the person's words are quoted as theirs, never used as a query.
+            reading = self.explorer.read_request(message)
+            avoided = list(reading.avoided) or ([intent.target.lower()] if intent.kind == "less" and intent.target else [])
+            for tag in avoided:
+                self._avoid(tag)
+            said = []
+            if reading.wanted:
+                said.append(f"You asked for \"{reading.words}\": I looked for {', '.join(reading.wanted)}.")
+            if avoided:
+                said.append(f"Noted: less {', '.join(avoided)}.")
+            said += [f"I could not find \"{t}\" in the catalogue." for t in reading.unknown_titles]
+            if reading.titles and not reading.wanted:
+                named = ", ".join(self.explorer.catalog[i].title for i in reading.titles)
+                said.append(f"More in the vein of {named}, then.")
+            if not (reading.wanted or avoided or reading.titles):
+                said.append("Nothing in your message matched the catalogue's vocabulary, so I followed your history.")
+            yield self._say(" ".join(said) + "\n\n")
+            if reading.wanted or reading.titles:
+                request = dataclasses.replace(reading, avoided=())  # already in the profile
         elif intent.kind == "more_like" and intent.target:
             item = self._resolve(intent.target)
             if item is None:
@@ -242,41 +261,36 @@ class ChatSession:
                 yield self._say(f"More like {item.title}, then.\n\n")
         elif intent.kind == "surprise":
             explore = max(explore, 0.8)
-        elif intent.kind == "request":
-            request = intent.target
         yield from self._recommend(explore, request)
 
     def _recommend(self, explore: float, request: str | None) -> Iterator[Event]:
-        streamed = False  # whether LLM text for the current item has already been shown
+        """The answer's events, with its text: each card's line is written once its reason is final (the LLM's
+        checked sentence, or the template), so the text never shows a draft or takes anything back. A UI that
+        draws cards takes the `item` events (each with its template reason, at once) and swaps in the sentence
+        that an `explanation` event carries."""
+        cards = {}
         for event in self.explorer.recommend_stream(self.history, self.k, explore, self.profile, request):
             if event.kind == "profile":
                 self._brief.append(_profile_change(self.last.profile if self.last else None, event.data))
                 yield event
                 yield _text(f"Your profile: {event.data.summary}\n\n")
             elif event.kind == "item":
-                rec = event.data
-                year = f", {rec.year}" if rec.year else ""
+                cards[event.index] = event.data
                 yield event
-                yield _text(f"{event.index + 1}. {rec.title} ({rec.kind}{year}) [{rec.mode}: {rec.query}]\n   ", event.index)
-            elif event.kind == "token":
-                streamed = True
-                yield _text(event.data, event.index)
             elif event.kind == "explanation":
-                if event.data.served_by == "llm":
-                    yield _text("\n", event.index)
-                elif streamed:
-                    yield _text(f"\n   (that text failed the grounding check; instead:) {event.data.value}\n", event.index)
-                else:
-                    yield _text(f"{event.data.value}\n", event.index)
+                rec = cards.get(event.index)
+                if rec is not None:
+                    year = f", {rec.year}" if rec.year else ""
+                    yield _text(f"{event.index + 1}. {rec.title} ({rec.kind}{year}) [{rec.mode}: {rec.query}]\n"
+                                f"   {event.data.value}\n", event.index)
                 yield event
-                streamed = False
             elif event.kind == "result":
                 self.last = event.data
                 self._brief.append(brief(shelves_of(event.data.recommendations, event.data.queries,
                                                     self.explorer.catalog, getattr(self.explorer, "clusters", None))))
-                paths = event.data.served_by
+                served = event.data.served_by
                 yield event
-                yield _text(f"\n(profile: {paths.profile}, plan: {paths.plan}, explanations: {paths.explain})")
+                yield _text(f"\n(profile: {served.profile}, plan: {served.plan}, explanations: {served.explain})")
             else:
                 yield event
 

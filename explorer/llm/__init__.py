@@ -15,6 +15,12 @@ from explorer.llm.base import BackendChatModel, LLMBackend, to_role_dicts
 from explorer.llm.guard import with_timeout
 
 
+def _ctranslate2(settings: LLMSettings) -> LLMBackend:
+    from explorer.llm.ctranslate2_backend import CTranslate2Backend
+
+    return CTranslate2Backend(settings)
+
+
 def _transformers(settings: LLMSettings) -> LLMBackend:
     from explorer.llm.transformers_backend import TransformersBackend
 
@@ -50,7 +56,8 @@ def _scripted(settings: LLMSettings) -> LLMBackend:
 
 
 BACKENDS: dict[str, Callable[[LLMSettings], LLMBackend]] = {
-    "transformers": _transformers, "llamacpp": _llamacpp, "openai": _openai, "auto": _auto, "scripted": _scripted}
+    "ctranslate2": _ctranslate2, "transformers": _transformers, "llamacpp": _llamacpp, "openai": _openai, "auto": _auto,
+    "scripted": _scripted}
 
 
 @with_timeout  # every backend gets settings.timeout_s per call (explorer/llm/guard.py)

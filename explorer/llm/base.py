@@ -27,6 +27,17 @@ class LLMBackend(Protocol):
     def choose(self, messages: list[dict], schema: dict, max_new_tokens: int | None = None) -> dict: ...
 
 
+def generate_batch(llm, chats: list[list[dict]], max_new_tokens: int | None = None,
+                   sentences: int | None = None) -> list[str]:
+    """Answers to several chats: in one batched call where the backend has one (CTranslate2, and any backend
+    under the deadline guard that wraps one), else one after another. `sentences` lets a backend that can stop
+    each answer after that many sentences do so (callers still cut the text themselves)."""
+    batch = getattr(llm, "generate_batch", None)
+    if batch is not None:
+        return batch(chats, max_new_tokens, sentences)
+    return [llm.generate(messages, max_new_tokens) for messages in chats]
+
+
 class BackendChatModel(BaseChatModel):
     """LangChain face of a backend, so `prompt | model | StrOutputParser()` works and streams."""
 

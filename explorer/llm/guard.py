@@ -94,6 +94,13 @@ class GuardedBackend:
     def generate(self, messages: list[dict], max_new_tokens: int | None = None) -> str:
         return self._call(functools.partial(self.backend.generate, messages, max_new_tokens))
 
+    def generate_batch(self, chats: list[list[dict]], max_new_tokens: int | None = None,
+                       sentences: int | None = None) -> list[str]:
+        """Several chats under one deadline (batched where the wrapped backend batches)."""
+        from explorer.llm.base import generate_batch
+
+        return self._call(functools.partial(generate_batch, self.backend, chats, max_new_tokens, sentences))
+
     def choose(self, messages: list[dict], schema: dict, max_new_tokens: int | None = None) -> dict:
         return self._call(functools.partial(self.backend.choose, messages, schema, max_new_tokens))
 

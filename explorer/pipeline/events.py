@@ -10,9 +10,10 @@ from typing import Any
 class EventKind(StrEnum):
     PROFILE = "profile"  # data: InterestProfile
     PLAN = "plan"  # data: list[ExploreQuery]
-    ITEM = "item"  # data: Recommendation (template reason), index: its rank
-    EXPLANATION = "explanation"  # data: StepResult[str], the checked reason; index: the item it explains
-    TOKEN = "token"  # data: str, a piece of an explanation as the LLM writes it, index: its item
+    ITEM = "item"  # data: Recommendation carrying its template reason, index: its rank
+    # data: StepResult[str], index: the item it explains. Sent only once the text passed every check: an LLM
+    # sentence (served_by "llm") to swap in for the template, or the template kept (served_by "fallback").
+    EXPLANATION = "explanation"
     TEXT = "text"  # data: str, a piece of the chat's answer text
     RESULT = "result"  # data: RecommendResult, always last
 

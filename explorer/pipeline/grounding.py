@@ -93,17 +93,3 @@ def first_sentences(text: str, limit: int = 2, max_chars: int = 360) -> str:
     sentences = re.findall(r"[^.!?]+[.!?]+", text)
     kept = "".join(sentences[:limit]).strip() if sentences else ""
     return kept[:max_chars]
-
-
-def unsupported_names(text: str, facts: str) -> list[str]:
-    """Capitalised words (names) in `text` that the given facts never mention: likely invented.
-
-    The first word of each sentence is skipped; "I" and common sentence openers are not names.
-    """
-    known = set(re.findall(r"[\w']+", strip_injection(facts)[0].lower()))
-    names = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        for word in re.findall(r"[\w']+", sentence)[1:]:
-            if word[0].isupper() and word.lower() not in known and word not in ("I", "I'm", "I've"):
-                names.append(word)
-    return names

@@ -132,9 +132,11 @@ class Planner:
                    config.queries, clusters)
 
     def plan(self, profile: InterestProfile, explore: float = 0.3, n_queries: int | None = None,
-             request: str | None = None, history: History | None = None) -> StepResult[list[ExploreQuery]]:
+             request: str | None = None, history: History | None = None,
+             asked: str | None = None) -> StepResult[list[ExploreQuery]]:
         """`explore` in [0, 1] sets the share of exploring queries (at least one when above 0; the ranker then
-        gives exploration that share of the list); `request` is the person's own words.
+        gives exploration that share of the list); `request` is what the person asked for in the catalogue's
+        vocabulary (explorer/pipeline/request.py), `asked` their own words, quoted in its rationale.
 
         With clusters and a history, every query is grounded in one interest cluster; otherwise queries
         are built from the catalogue's tag neighbourhoods.
@@ -179,7 +181,8 @@ class Planner:
             text = self.clusters.clusters[home].label if home is not None else "more of what you rated highly"
             queries.append(ExploreQuery(text=text, mode="deepen", rationale="More of what you rated highly."))
         if request:
-            queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale="You asked for this."))
+            why = f"You asked for \"{asked.strip()[:150]}\"." if asked and asked.strip() else "You asked for this."
+            queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale=why))
         queries += [self._explore_query(o) for o in picked_adjacent + picked_novel]
         if not queries:  # an empty profile and an empty catalogue neighbourhood: fall back to popular tags
             queries = [self._explore_query(o) for o in novel[:n]]

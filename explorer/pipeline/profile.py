@@ -8,7 +8,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from explorer.catalog import Catalog, History
-from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate, unsupported_names
+from explorer.pipeline.claims import check_summary
+from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate
 from explorer.pipeline.prompts import Prompt
 from explorer.config import ProfileConfig
 from explorer.pipeline.prompts import select_prompt
@@ -135,11 +136,7 @@ class ProfileBuilder:
             opening = self.summary_prompt.opening(**values)
             raw = self.llm.generate(self.summary_prompt.messages(**values), 60)
             text = first_sentences(f"{opening} {raw.strip()}")
-            invented = unsupported_names(text, " ".join(str(v) for v in values.values()))
-            problem = looks_degenerate(text) or (
-                "names items outside the history" if foreign_titles(text, self.catalog, set(history.item_ids),
-                                                                    history_facts(history, self.catalog)) else None) or (
-                f"names what the history does not: {', '.join(invented[:3])}" if invented else None)
+            problem = self.summary_problem(text, opening, history, [t.label for t in themes])
             if problem:
                 notes.append(f"profile: summary rejected ({problem})")
             else:
@@ -150,6 +147,26 @@ class ProfileBuilder:
         summary = summary or fallback_summary(themes, avoid, history, self.catalog)
         return StepResult(InterestProfile(summary=summary, themes=themes, avoid=avoid),
                               "llm" if llm_served else "fallback", notes)
+
+    def summary_problem(self, text: str, opening: str, history: History, themes: list[str]) -> str | None:
+        """Why a generated summary may not be shown (unreadable, naming other items, or claiming what the
+        history does not hold: explorer/pipeline/claims.py), or None."""
+        own = text[len(opening):] if text.startswith(opening) else text
+        if not own.strip(" .,;:"):
+            return "nothing after the opening"
+        if bad := looks_degenerate(text):
+            return bad
+        if foreign_titles(text, self.catalog, set(history.item_ids), history_facts(history, self.catalog)):
+            return "names items outside the history"
+        liked, disliked = self._shown(history)
+        claims = check_summary(text, liked, disliked, themes, opening)
+        return "; ".join(claims[:3]) if claims else None
+
+    def _shown(self, history: History) -> tuple[list, list]:
+        """The liked and disliked items the summary prompt can show (before its character budget)."""
+        best = sorted(history.liked, key=lambda r: (-(r.rating or 4.0), -(r.timestamp or 0)))[: self.max_history]
+        return ([self.catalog[r.item_id] for r in best],
+                [self.catalog[r.item_id] for r in history.disliked[-MAX_DISLIKED_IN_PROMPT:]])
 
     def prompt_messages(self, history: History) -> dict[str, list[dict]]:
         """The chats the LLM would be sent for this history (themes, and summary with the fallback themes),
