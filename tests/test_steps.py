@@ -8,7 +8,7 @@ in test_end_to_end.py.
 import numpy as np
 import pytest
 
-from explorer.catalog import History, Rating, load_catalog
+from explorer.catalog import Catalog, History, Item, Rating, load_catalog
 from explorer.config import Settings
 from explorer.pipeline.explain import Explainer, template_explanation
 from explorer.pipeline.claims import Facts, unsupported_claims
@@ -16,7 +16,7 @@ from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_d
 from explorer.pipeline.plan import Planner
 from explorer.pipeline.profile import ProfileBuilder, tag_stats
 from explorer.pipeline.prompts import prompts_for_step, select_prompt
-from explorer.pipeline.rank import rank
+from explorer.pipeline.rank import lane_weights, lanes_for, rank
 from explorer.pipeline.values import Candidate, ExploreQuery, InterestProfile
 from explorer.testing import ScriptedLLM
 
@@ -162,3 +162,21 @@ def test_an_item_may_quote_its_own_description_without_a_grounding_violation():
     from explorer.pipeline.grounding import item_facts
     assert "Arrival" in item.description
     assert foreign_titles(text, CATALOG, {item.id, "film-interstellar-2014"}, item_facts(item)) == []
+
+
+def test_a_request_in_words_fills_at_least_half_the_list():
+    """"Something funny" must not be one card of five: the requested lane is owed half the slots, the
+    deepen and exploring lanes share the rest in their own proportion."""
+    queries = [ExploreQuery(text="comedy, wit", mode="adjacent", rationale="You asked.", requested=True),
+               ExploreQuery(text="space", mode="deepen"), ExploreQuery(text="war", mode="novel")]
+    weights = lane_weights(queries, 0.3)
+    assert weights[0] == 0.5 and abs(sum(weights.values()) - 1.0) < 1e-9
+    assert weights["deepen"] > weights[2]  # explore 0.3 still favours the deepen lane among the rest
+    cands = [Candidate(item_id=f"{q}-{n}", query=q, score=1.0 - n / 10) for q in range(3) for n in range(10)]
+    catalog = Catalog({c.item_id: Item(id=c.item_id, title=c.item_id) for c in cands})
+    ranked = rank(cands, InterestProfile(), catalog, {}, k=6, mmr_lambda=1.0, lanes=lanes_for(queries),
+                  weights=weights)
+    assert sum(c.query == 0 for c, _ in ranked) >= 3
+    # without a request the same knob gives exploration its own share only
+    plain = lane_weights([q.model_copy(update={"requested": False}) for q in queries], 0.3)
+    assert plain[0] < 0.5

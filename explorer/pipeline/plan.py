@@ -182,7 +182,7 @@ class Planner:
             queries.append(ExploreQuery(text=text, mode="deepen", rationale="More of what you rated highly."))
         if request:
             why = f"You asked for \"{asked.strip()[:150]}\"." if asked and asked.strip() else "You asked for this."
-            queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale=why))
+            queries.insert(0, ExploreQuery(text=request[:200], mode="adjacent", rationale=why, requested=True))
         queries += [self._explore_query(o) for o in picked_adjacent + picked_novel]
         if not queries:  # an empty profile and an empty catalogue neighbourhood: fall back to popular tags
             queries = [self._explore_query(o) for o in novel[:n]]

@@ -23,6 +23,9 @@ def lanes_for(queries: list[ExploreQuery]) -> dict[int, Hashable]:
     return {i: "deepen" if q.mode == "deepen" else i for i, q in enumerate(queries)}
 
 
+REQUEST_SHARE = 0.5  # a request in words is the answer's main subject, not one exploring lane among several
+
+
 def lane_weights(queries: list[ExploreQuery], explore: float) -> dict[Hashable, float]:
     """The share of the list each lane is owed: `explore` split evenly over the exploring lanes, the rest to the
     deepen lane (a lane that is alone gets everything)."""
@@ -33,6 +36,13 @@ def lane_weights(queries: list[ExploreQuery], explore: float) -> dict[Hashable, 
     weights: dict[Hashable, float] = {lane: share / len(exploring) for lane in exploring} if exploring else {}
     if has_deepen:
         weights["deepen"] = 1.0 - share if exploring else 1.0
+    asked = {lanes[i] for i, q in enumerate(queries) if q.requested}
+    if asked and len(weights) > len(asked):  # what the person asked for in words fills at least half the list
+        owed = sum(weights[lane] for lane in asked)
+        if owed < REQUEST_SHARE:
+            rest = 1.0 - owed
+            weights = {lane: (REQUEST_SHARE / len(asked) if lane in asked else w * (1.0 - REQUEST_SHARE) / rest)
+                       for lane, w in weights.items()}
     return weights
 
 

@@ -54,6 +54,7 @@ class ExploreQuery(_Frozen):
     rationale: str = ""
     anchor: str | None = None  # the theme this query grows from, when there is one
     cluster: int | None = None  # the interest cluster the query is grounded in, when clusters are on
+    requested: bool = False  # the person asked for this in words: its lane gets at least REQUEST_SHARE of the list
 
 
 class Candidate(_Frozen):
