@@ -90,7 +90,7 @@ class Explorer:
         clusters = None
         if p.use_clusters and len(ids) >= 2 * (p.clusters or 2):
             stage("finding interest clusters")
-            clusters, rebuilt = cached_cluster_model(
+            clusters, _ = cached_cluster_model(
                 Path(self.settings.data_dir) / "clusters" / f"{self.store.name}.json", ids, vectors, self.catalog,
                 interactions, p.clusters, p.cluster_seed)
             self.store.set_clusters(clusters.assignment)

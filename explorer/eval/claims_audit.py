@@ -18,7 +18,7 @@ from pathlib import Path
 from explorer.catalog import Item
 from explorer.config import PROJECT_ROOT
 from explorer.pipeline.claims import check_explanation, check_summary, explanation_facts
-from explorer.pipeline.grounding import looks_degenerate
+from explorer.pipeline.grounding import unreadable
 
 AUDIT = PROJECT_ROOT / "tests" / "data" / "claims_audit.jsonl"
 
@@ -30,16 +30,14 @@ def load(path: str | Path = AUDIT) -> list[dict]:
 def problems(record: dict) -> list[str]:
     """What the pipeline's gate finds wrong with a record's text (empty: it would be served)."""
     text, opening = record["text"], record.get("opening", "")
-    own = text[len(opening):] if opening and text.startswith(opening) else text
+    found = [bad] if (bad := unreadable(text, opening)) else []
     if record["kind"] == "explanation":
         item = Item.model_validate(record["item"])
         evidence = [Item.model_validate(e) for e in record["evidence"]]
-        found = [p for p in [looks_degenerate(text) or (None if own.strip(" .,") else "nothing after the opening")] if p]
         return found + check_explanation(text, opening, explanation_facts(item, evidence, record["query"]))
     liked = [Item.model_validate(i) for i in record["liked_items"]]
     disliked = [Item.model_validate(i) for i in record["disliked_items"]]
     themes = [t.strip() for t in record.get("themes", "").split(",") if t.strip()]
-    found = [p for p in [looks_degenerate(text) or (None if own.strip(" .,:") else "nothing after the opening")] if p]
     return found + check_summary(text, liked, disliked, themes, opening)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from explorer.catalog import Catalog, History, Item
 from explorer.pipeline.claims import check_explanation, explanation_facts
-from explorer.pipeline.grounding import first_sentences, foreign_titles, item_facts, looks_degenerate
+from explorer.pipeline.grounding import first_sentences, foreign_titles, item_facts, unreadable
 from explorer.llm.base import generate_batch
 from explorer.pipeline.prompts import Prompt
 from explorer.config import ExplainConfig
@@ -84,10 +84,7 @@ class Explainer:
                 profile: InterestProfile | None = None, words: str | None = None) -> str | None:
         """Why `text` may not be shown (unreadable, naming other catalogue items, or claiming what the facts do
         not hold), or None."""
-        own = text[len(opening):] if text.startswith(opening) else text
-        if not own.strip(" .,;:"):
-            return "nothing after the opening"
-        if bad := looks_degenerate(text):
+        if bad := unreadable(text, opening):
             return bad
         allowed = {item.id, *(e.id for e in evidence)}
         if foreign_titles(text, self.catalog, allowed, item_facts(item, query.text)):

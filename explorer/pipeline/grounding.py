@@ -44,6 +44,15 @@ def item_facts(item, query: str = "") -> str:
     return " | ".join([item.description, *item.tags, item.creator or "", query])
 
 
+def unreadable(text: str, opening: str = "") -> str | None:
+    """Why a generation cannot be read at all (nothing written after its fixed opening, or degenerate text),
+    or None. The first gate of every check on model text: explanations, summaries and the audit alike."""
+    own = text[len(opening):] if opening and text.startswith(opening) else text
+    if not own.strip(" .,;:"):
+        return "nothing after the opening"
+    return looks_degenerate(text)
+
+
 def looks_degenerate(text: str) -> str | None:
     """Why a generation is unusable (too short, repetitive, not prose), or None when it reads fine."""
     words = re.findall(r"[\w']+", text.lower())

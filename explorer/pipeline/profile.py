@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from explorer.catalog import Catalog, History
 from explorer.pipeline.claims import check_summary
-from explorer.pipeline.grounding import first_sentences, foreign_titles, looks_degenerate
+from explorer.pipeline.grounding import first_sentences, foreign_titles, unreadable
 from explorer.pipeline.prompts import Prompt
 from explorer.config import ProfileConfig
 from explorer.pipeline.prompts import select_prompt
@@ -151,10 +151,7 @@ class ProfileBuilder:
     def summary_problem(self, text: str, opening: str, history: History, themes: list[str]) -> str | None:
         """Why a generated summary may not be shown (unreadable, naming other items, or claiming what the
         history does not hold: explorer/pipeline/claims.py), or None."""
-        own = text[len(opening):] if text.startswith(opening) else text
-        if not own.strip(" .,;:"):
-            return "nothing after the opening"
-        if bad := looks_degenerate(text):
+        if bad := unreadable(text, opening):
             return bad
         if foreign_titles(text, self.catalog, set(history.item_ids), history_facts(history, self.catalog)):
             return "names items outside the history"
