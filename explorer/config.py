@@ -50,9 +50,10 @@ class LLMSettings(_Section):
     # each other and decoded several times slower than one (README, Speed and memory); CTranslate2 batching five
     # explanations under load: 2.1 s on 1 thread, 3.9 s on 2.
     threads: int | None = Field(default=1, ge=1)
-    # CTranslate2: the compute type its converted copy runs in (float32 measured faster than int8 for this
-    # 135M model on 2 cores, and its output is the model's own, not a re-quantised one's).
-    compute_type: Literal["float32", "int8", "int8_float32", "int16"] = "float32"
+    # CTranslate2: the compute type its converted copy runs in (weights quantised when loading). int8 wrote an
+    # answer's five explanations 2.5-2.8x faster than float32 here (int8 matrix kernels; load 7-8 on 2 cores),
+    # and on the same 80 items as many passed the claims check (33 against 32): docs/results/speed-RESULTS.md.
+    compute_type: Literal["float32", "int8", "int8_float32", "int16"] = "int8"
     # Keep a de-quantised copy of a GGUF (safetensors, under ~/.cache/interest-explorer/llm) so later
     # starts skip the GGUF conversion; the copy holds the same tensors, so the output is the same.
     convert_cache: bool = True

@@ -37,12 +37,12 @@ log = logging.getLogger(__name__)
 INSTALL = "pip install ctranslate2==4.8.5"
 GATHER_S = 0.02  # how long the first of several concurrent requests waits for others to join its batch
 MAX_BATCH = 16
-# Rows decoded together inside one call. Measured (bench, section "answer"): five explanation prompts of
-# 124-148 tokens took 5.85 s as one batch against 3.98 s one after another (load 4 on 2 cores; 10.0 s against
-# 7.5 s at load 10). CTranslate2 forwards only the shortest prompt at once and feeds the rest of the longer ones
-# token by token through the batch, and a batch runs until its longest answer ends; so rows go one by one,
-# each reusing the cached system-prompt state, until prompts of equal length make batching pay.
-BATCH_ROWS = 1
+# Rows decoded together: prompts whose lengths differ by at most this many tokens share one generate_batch.
+# CTranslate2 runs the prompts' common length at once and forces the rest of each longer prompt token by token
+# through the whole batch, and a batch runs until its longest row ends; so rows of unequal length batched
+# together were slower than rows in turn (five explanations of 124-148 tokens: 5.85 s against 3.98 s), while
+# rows sorted by length and batched only with near-equal ones were faster (docs/results/speed-RESULTS.md).
+BATCH_SPREAD = 4
 # For a choice of minItems..maxItems, an option counts as chosen when its log-probability is within this of the best.
 CHOICE_MARGIN = 1.0
 
@@ -206,27 +206,30 @@ class CTranslate2Backend:
         deadlines = [r.deadline for r in live]
         ends = [0] * len(live)
 
-        def stop(step) -> bool:
+        def stop_row(row: int, step) -> bool:
             """A row stops when its guarded caller gave up, or once it has written the sentences it asked for:
             a batch otherwise runs until its longest row ends, and the rows that finished wait for it."""
-            d, want = deadlines[step.batch_id], live[step.batch_id].sentences
+            d, want = deadlines[row], live[row].sentences
             if want is not None and any(mark in step.token for mark in ".!?"):
-                ends[step.batch_id] += 1
-                if ends[step.batch_id] >= want:
+                ends[row] += 1
+                if ends[row] >= want:
                     return True
             return d is not None and time.monotonic() > d
 
         try:
-            with self._lock:
-                results = self.generator.generate_batch(
-                    [r.prompt for r in live], callback=stop, max_batch_size=BATCH_ROWS,
-                    **self._options(max(r.max_new_tokens for r in live), live[0].static))
-            for r, result in zip(live, results):
-                ids = result.sequences_ids[0][: r.max_new_tokens]
-                r.text = self._decode(ids)
-        except BaseException as exc:  # handed to each caller
+            for group in length_groups([len(r.prompt) for r in live], BATCH_SPREAD):
+                rows = [live[i] for i in group]
+                with self._lock:
+                    results = self.generator.generate_batch(
+                        [r.prompt for r in rows], callback=lambda step, group=group: stop_row(group[step.batch_id], step),
+                        max_batch_size=len(rows), **self._options(max(r.max_new_tokens for r in rows), rows[0].static))
+                for r, result in zip(rows, results):
+                    r.text = self._decode(result.sequences_ids[0][: r.max_new_tokens])
+                    r.done.set()
+        except BaseException as exc:  # handed to each caller still waiting
             for r in live:
-                r.error = exc
+                if not r.done.is_set():
+                    r.error = exc
         for r in live:
             r.done.set()
 
@@ -352,6 +355,18 @@ class CTranslate2Backend:
                     logprobs[prefix] = {k: float(v - norm) for k, v in zip(kids, allowed)}
         return [sum(logprobs[suffix[:p]][suffix[p]] for p in range(1, len(suffix)) if suffix[:p] in logprobs)
                 for suffix in suffixes]
+
+
+def length_groups(lengths: list[int], spread: int) -> list[list[int]]:
+    """Indices of `lengths` sorted by length and cut into runs whose lengths differ by at most `spread`."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and lengths[i] - lengths[groups[-1][0]] <= spread:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 def _enumerated_fields(schema: dict) -> dict[str, dict] | None:
