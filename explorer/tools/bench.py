@@ -29,7 +29,10 @@ MOVIELENS = PROJECT_ROOT.parent / "shared" / "data" / "movielens-small"
 PROMPT = [{"role": "system", "content": "You are a helpful assistant."},
           {"role": "user", "content": "Describe, in a short paragraph, why people enjoy slow science fiction films "
                                       "about first contact, language and memory."}]
-SECTIONS = ("cold", "ingest", "query", "llm", "quality", "answer", "pipeline", "llamacpp", "app")
+SECTIONS = ("cold", "ingest", "query", "llm", "quality", "answer", "browser", "load", "pipeline", "llamacpp", "app")
+# Issue 13's figures in one line (the lead re-measures them on a quiet machine with exactly this):
+ISSUE13 = ".venv/bin/python -m explorer.tools.bench --sections answer,browser,load --repeats 2 --out docs/results"
+BROWSER_MESSAGES = ["surprise me", "something funny but clever, no horror please"]
 
 
 @dataclass
@@ -95,6 +98,10 @@ def bench_command(
         rows += _dtype_quality(ex, repeats + 1)
     if "answer" in chosen and ex.llm is not None:
         rows += _answer(ex, settings, repeats, decode_tokens)
+    if "browser" in chosen:
+        rows += _browser(ex, repeats)
+    if "load" in chosen:
+        rows += _load(settings, out)
     reference_rec = None
     if "pipeline" in chosen:
         pipeline = _pipeline(ex, repeats, settings.llm.backend)
@@ -106,7 +113,7 @@ def bench_command(
     rows.append(Figure("peak resident memory (this benchmark process)", peak_mb, "MB"))
     if "app" in chosen:
         rows += _app_start(settings, repeats, next(iter(ex.personas.values())).name)
-    _report(rows, out, repeats)
+    _report(rows, out, repeats, sorted(chosen, key=SECTIONS.index))
 
 
 def _transformers_backend(ex, settings):
@@ -343,7 +350,96 @@ def _answer(ex, settings, repeats: int, n_tokens: int) -> list[Figure]:
     rows.append(Figure(f"explanations passing the claims check, {backend} ({len(cases)} items of the answers above)",
                        passed[backend], "explanations", passed["transformers"], "transformers on the same items",
                        "not fewer", passed[backend] >= passed["transformers"]))
+    if hasattr(ours, "generator") and ours.settings.compute_type != "float32":
+        rows += _compute_type_against_float32(ex, ours, cases, passed[backend])
     return rows
+
+
+def _compute_type_against_float32(ex, ours, cases, ours_passed: int) -> list[Figure]:
+    """The configured CTranslate2 compute type (int8 by default) against float32, the model's own weights, on
+    the same items: seconds per answer's explanations (interleaved, so both see the same load) and how many
+    explanations pass the claims check."""
+    from explorer.llm.ctranslate2_backend import CTranslate2Backend
+    from explorer.pipeline.explain import Explainer
+
+    name = ours.settings.compute_type
+    f32 = CTranslate2Backend(ours.settings.model_copy(update={"compute_type": "float32"}))
+    answers = [cases[i:i + 5] for i in range(0, len(cases), 5)]
+    seconds: dict[str, list[float]] = {name: [], "float32": []}
+    passed = {name: ours_passed, "float32": 0}
+    for answer in answers:
+        for label, llm in ((name, ours), ("float32", f32)):
+            start = time.perf_counter()
+            results = Explainer(ex.catalog, llm, ex.explainer.prompt).explain_all(answer)
+            seconds[label].append(time.perf_counter() - start)
+            if label == "float32":
+                passed["float32"] += sum(r.served_by == "llm" for r in results)
+    return [Figure(f"an answer's explanations, CTranslate2 {name} (median of {len(answers)} answers)",
+                   statistics.median(seconds[name]), "s", statistics.median(seconds["float32"]),
+                   "CTranslate2 float32, same items, interleaved"),
+            Figure(f"explanations passing the claims check, CTranslate2 {name} ({len(cases)} items)", passed[name],
+                   "explanations", passed["float32"], "CTranslate2 float32 on the same items", "not fewer",
+                   passed[name] >= passed["float32"])]
+
+
+def _browser(ex, repeats: int) -> list[Figure]:
+    """Issue 13 in a real browser: Enter to the complete answer (the status says it is ready, every card's
+    reason final) and to the first card, for the demo personas' first messages, the app serving this process's
+    Explorer (the model loaded, the profile built by the persona pick)."""
+    from explorer.tools.browser import CHROMIUM, measure
+    from explorer.web.ui import build_ui, serve
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return [Figure("browser: unavailable (pip install playwright)", float("nan"), "s", goal="<= 4 s", met=False)]
+    if not CHROMIUM.exists():
+        return [Figure("browser: unavailable (no /usr/bin/chromium: make browser)", float("nan"), "s",
+                       goal="<= 4 s", met=False)]
+    port = free_port()
+    ui = build_ui(ex)
+    serve(ui, port=port, block=False, quiet=True)
+    complete, first, swapped, retracted = [], [], 0, 0
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for n, persona in enumerate(list(ex.personas.values())[:max(repeats, 2)]):
+                for answer in measure(f"http://127.0.0.1:{port}/", persona.name, BROWSER_MESSAGES, Path(tmp) / str(n)):
+                    complete.append(answer.complete_s)
+                    first.append(answer.first_card_s)
+                    swapped += len(answer.swapped())
+                    retracted += len(answer.retracted())
+    finally:
+        ui.close()
+    whole = statistics.median(complete)
+    return [Figure(f"browser: Enter to the complete answer ({len(complete)} answers)", whole, "s",
+                   goal="<= 4 s", met=whole <= 4),
+            Figure("browser: Enter to the first card", statistics.median(first), "s", goal="<= 1 s",
+                   met=statistics.median(first) <= 1),
+            Figure("browser: cards whose template reason was swapped for the model's checked sentence", swapped,
+                   "cards", 5 * len(complete), "cards shown"),
+            Figure("browser: sentences taken back or retractions on the page", retracted, "", goal="= 0",
+                   met=retracted == 0)]
+
+
+def _load(settings, out: Path | None) -> list[Figure]:
+    """Issue 13's load test with the LLM on: app.py served (its default concurrency), 1 session and then 16
+    concurrent sessions of 3 turns each, in the same run; answers a minute and the answers' p95 latency."""
+    from explorer.tools import load_test
+
+    target = (out or PROJECT_ROOT / "docs" / "results") / "load-llm.json"
+    report = load_test.main(["--serve", "--data-dir", str(settings.data_dir), "--sessions", "1,16", "--turns", "3",
+                             "--max-seconds", "300", "--out", str(target)])
+    one, many = report["levels"][0], report["levels"][-1]
+    per_min = many["answers_per_minute"] or 0.0
+    p95 = many["respond_p95_s"]
+    return [Figure("load: answers a minute, 16 concurrent sessions", per_min, "answers/min",
+                   one["answers_per_minute"], "1 session, same run", ">= 12 (10x 1.2)", per_min >= 12),
+            Figure("load: answer latency p95, 16 concurrent sessions", float("nan") if p95 is None else p95, "s",
+                   one["respond_p95_s"], "1 session, same run", "<= 30 s", p95 is not None and p95 <= 30),
+            Figure("load: answer latency p50, 16 concurrent sessions", float("nan") if many["respond_p50_s"] is None
+                   else many["respond_p50_s"], "s", one["respond_p50_s"], "1 session, same run"),
+            Figure("load: answers unfinished or failed, 16 sessions", many["unfinished"] + many["errors"], "",
+                   goal="= 0", met=many["unfinished"] + many["errors"] == 0)]
 
 
 def _llamacpp_decode(llm, prompt: str, threads: int, repeats: int, n_tokens: int) -> tuple[float | None, str]:
@@ -474,7 +570,9 @@ def _app_start(settings, repeats: int, persona: str) -> list[Figure]:
 
 
 # ------------------------------------------------------------------ report
-def _report(rows: list[Figure], out: Path | None, repeats: int) -> None:
+def _report(rows: list[Figure], out: Path | None, repeats: int, sections: list[str] | None = None) -> None:
+    """The table, the load average, and (with --out) the figures merged into out/bench.json: a figure of the
+    same name is replaced, the others kept, with this run's command and load average under its sections."""
     from rich.console import Console
     from rich.table import Table
 
@@ -490,9 +588,23 @@ def _report(rows: list[Figure], out: Path | None, repeats: int) -> None:
     Console().print(f"load average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        record = [{**asdict(f), "ratio": f.ratio, "met": None if f.met is None else bool(f.met)} for f in rows]
-        (out / "bench.json").write_text(json.dumps({"repeats": repeats, "load_average": load, "cpus": os.cpu_count(),
-                                                    "figures": record}, indent=2))
+        path = out / "bench.json"
+        record = [{**asdict(f), "ratio": f.ratio, "met": None if f.met is None else bool(f.met),
+                   "sections": ",".join(sections or ())} for f in rows]
+        try:
+            kept = json.loads(path.read_text())
+        except (OSError, ValueError):
+            kept = {"figures": []}
+        key = ",".join(sections or SECTIONS)
+        loads = kept.get("load_average") if isinstance(kept.get("load_average"), dict) else {}
+        commands = kept.get("commands") if isinstance(kept.get("commands"), dict) else {}
+        new_names = {f["figure"] for f in record}
+        merged = [f for f in kept.get("figures", []) if f.get("figure") not in new_names] + record
+        kept.update({"cpus": os.cpu_count(), "figures": merged,
+                     "load_average": {**loads, key: load},
+                     "commands": {**commands, key: "python -m explorer.tools.bench " + " ".join(sys.argv[1:])},
+                     "repeats_" + key: repeats})
+        path.write_text(json.dumps(kept, indent=2))
 
 
 def main():

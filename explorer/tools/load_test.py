@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from explorer.config import PROJECT_ROOT, Settings
+from explorer.config import PROJECT_ROOT, Settings, default_concurrency
 from explorer.tools.processes import free_port, stop_process, wait_until_serving
 
 MESSAGES = ["something lighter", "surprise me", "less horror", "more like the second one",
@@ -158,6 +158,7 @@ def run_level(url: str, n: int, turns: int, max_seconds: float) -> dict:
         "requests_ok": len(every), "respond_ok": len(respond), "errors": len(errors),
         "unfinished": sum(log.unfinished for log in logs),
         "requests_per_minute": round(60 * len(every) / wall, 2) if wall else None,
+        "answers_per_minute": round(60 * len(respond) / wall, 2) if wall else None,  # chat answers (/respond) only
         "respond_p50_s": rnd(percentile(respond, 50)), "respond_p95_s": rnd(percentile(respond, 95)),
         "all_p50_s": rnd(percentile(every, 50)), "all_p95_s": rnd(percentile(every, 95)),
         "sessions_checked": sum(log.turns_done > 0 for log in logs),
@@ -171,8 +172,8 @@ def run_level(url: str, n: int, turns: int, max_seconds: float) -> dict:
 class ServedApp:
     """`python app.py` on a free loopback port with the given data dir; stopped (and waited for) on exit."""
 
-    def __init__(self, data_dir: Path | None, no_llm: bool, ready_seconds: float = 600):
-        self.data_dir, self.no_llm, self.ready_seconds = data_dir, no_llm, ready_seconds
+    def __init__(self, data_dir: Path | None, no_llm: bool, ready_seconds: float = 600, concurrency: int | None = None):
+        self.data_dir, self.no_llm, self.ready_seconds, self.concurrency = data_dir, no_llm, ready_seconds, concurrency
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process: subprocess.Popen | None = None
@@ -185,7 +186,9 @@ class ServedApp:
         if self.no_llm:
             env["EXPLORER_LLM__BACKEND"] = "none"
         self.process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py"), "--host", "127.0.0.1",
-                                         "--port", str(self.port)], cwd=PROJECT_ROOT, env=env,
+                                         "--port", str(self.port),
+                                         *(["--concurrency", str(self.concurrency)] if self.concurrency else [])],
+                                        cwd=PROJECT_ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_ready(self.url, self.ready_seconds, self.process)
@@ -218,6 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--serve", action="store_true", help="Start app.py on a free loopback port and stop it after.")
     parser.add_argument("--data-dir", type=Path, default=None, help="With --serve: the app's data directory.")
     parser.add_argument("--no-llm", action="store_true", help="With --serve: every step on its fallback.")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="With --serve: app.py's --concurrency (default: app.py's own default).")
     parser.add_argument("--sessions", default="1,4,16", help="Comma-separated numbers of concurrent sessions.")
     parser.add_argument("--turns", type=int, default=3, help="Messages per session (after picking a persona).")
     parser.add_argument("--max-seconds", type=float, default=300, help="Time limit per level.")
@@ -226,6 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
     levels = [int(n) for n in args.sessions.split(",") if n.strip()]
     if not levels or min(levels) < 1 or max(levels) > 64 or not 1 <= args.turns <= 20:
         parser.error("--sessions takes 1 to 64 sessions a level; --turns 1 to 20")
+
+    settings = Settings()
 
     def measure(url: str) -> list[dict]:
         url = require_loopback(url)
@@ -240,15 +247,14 @@ def main(argv: list[str] | None = None) -> dict:
         return results
 
     if args.serve:
-        with ServedApp(args.data_dir, args.no_llm) as app:
+        with ServedApp(args.data_dir, args.no_llm, concurrency=args.concurrency) as app:
             results = measure(app.url)
     else:
         results = measure(args.url)
-    settings = Settings()
     report = {
         "command": "python -m explorer.tools.load_test " + " ".join(argv if argv is not None else sys.argv[1:]),
         "llm": "none (fallbacks)" if args.no_llm else f"{settings.llm.backend}: {settings.llm.model}",
-        "app_concurrency": "1 (app.py default: one model-using event at a time)",
+        "app_concurrency": (args.concurrency or default_concurrency(settings)) if args.serve else "as the app at --url was started",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
