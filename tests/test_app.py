@@ -336,3 +336,21 @@ def test_the_chat_keeps_each_answer_in_brief_and_restores_it(explorer_fallback):
     assert transcript(older.turns, older.briefs)[1]["content"] == view_text(full)
     "".join(older.send(""))  # a new turn on an old session: its brief lines up with its turn
     assert len(older.briefs) == 3 and older.briefs[:2] == ["", ""] and older.briefs[2]
+
+
+def test_the_browser_record_tells_a_swap_from_a_retraction():
+    """explorer/tools/browser.py reads what the page showed, card by card: a template reason followed by the
+    model's checked sentence is a swap; a model sentence followed by anything else, or a page that says a
+    text failed a check, is a retraction (which the issue forbids)."""
+    from explorer.tools.browser import BrowserAnswer
+
+    seen = [{"item": "a", "path": "fallback", "text": "Because you enjoyed X: A came up for \"q\".", "t": 300},
+            {"item": "b", "path": "fallback", "text": "Because you enjoyed X: B came up for \"q\".", "t": 310},
+            {"item": "a", "path": "llm", "text": "Because you enjoyed X and you are exploring q, and more.", "t": 2000},
+            {"item": "b", "path": "fallback", "text": "Because you enjoyed X: B came up for \"q\".", "t": 2000}]
+    good = BrowserAnswer(0.3, 2.0, seen, "page")
+    assert good.swapped() == ["a"] and good.retracted() == []
+    taken_back = BrowserAnswer(0.3, 2.0, seen + [{"item": "a", "path": "fallback", "text": "template", "t": 2100}], "")
+    assert taken_back.retracted() == ["a"] and taken_back.swapped() == []
+    said = BrowserAnswer(0.3, 2.0, seen, "(that text failed the grounding check; instead:) Because")
+    assert "failed the grounding check" in said.retracted()

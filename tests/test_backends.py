@@ -258,3 +258,17 @@ def test_ctranslate2_scores_a_choice_within_its_schema(ctranslate2_llm):
     answer = ctranslate2_llm.choose(messages, schema)
     jsonschema.validate(answer, schema)
     assert answer["themes"][0] == "science fiction", answer
+
+
+def test_rows_are_batched_only_with_prompts_of_near_equal_length():
+    """CTranslate2 forces the tail of each longer prompt token by token through the whole batch, so the
+    backend sorts rows by prompt length and batches only runs within BATCH_SPREAD tokens of their shortest."""
+    from explorer.llm.ctranslate2_backend import length_groups
+
+    lengths = [124, 144, 131, 124, 132, 127]
+    groups = length_groups(lengths, 4)
+    assert groups == [[0, 3, 5], [2, 4], [1]]
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert all(max(lengths[i] for i in g) - min(lengths[i] for i in g) <= 4 for g in groups)
+    assert length_groups(lengths, -1) == [[0], [3], [5], [2], [4], [1]]  # a negative spread: every row alone
+    assert length_groups([], 4) == []

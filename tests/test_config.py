@@ -47,3 +47,12 @@ def test_environment_and_toml_override_defaults(tmp_path, monkeypatch):
 def test_unknown_setting_is_rejected():
     with pytest.raises(ValueError):
         LLMSettings(modle="typo")
+
+
+def test_the_web_app_runs_sessions_together_only_where_the_backend_batches_them():
+    from explorer.config import BATCHING_CONCURRENCY, default_concurrency
+
+    assert default_concurrency(Settings()) == BATCHING_CONCURRENCY > 1  # CTranslate2, the default, batches
+    assert default_concurrency(Settings(llm={"backend": "none"})) == BATCHING_CONCURRENCY
+    assert default_concurrency(Settings(llm={"backend": "transformers"})) == 1
+    assert Settings().llm.compute_type == "int8"

@@ -55,3 +55,18 @@ def test_bench_reports_each_goal_with_its_reference(explorer_llm, data_dir, tmp_
     if decode["reference"] is None:
         pytest.skip(f"no llama.cpp reference here: {decode['reference_name']}")
     assert decode["met"] == (decode["ratio"] >= 0.5)
+
+
+def test_bench_json_keeps_other_sections_figures_and_replaces_its_own(tmp_path):
+    """bench.json gathers several runs (each section when it was measured): a run replaces only the figures it
+    measured, and records its command and load average under its sections."""
+    from explorer.tools.bench import Figure, _report
+
+    old = [{"figure": "cold start", "value": 11.8, "unit": "s"}, {"figure": "whole answer", "value": 3.6, "unit": "s"}]
+    (tmp_path / "bench.json").write_text(json.dumps({"figures": old, "load_average": {"cold": [1, 1, 1]}}))
+    _report([Figure("whole answer", 2.1, "s", goal="<= 3 s", met=True)], tmp_path, 2, ["answer"])
+    written = json.loads((tmp_path / "bench.json").read_text())
+    figures = {f["figure"]: f for f in written["figures"]}
+    assert figures["cold start"]["value"] == 11.8 and figures["whole answer"]["value"] == 2.1
+    assert figures["whole answer"]["met"] is True and figures["whole answer"]["sections"] == "answer"
+    assert set(written["load_average"]) == {"cold", "answer"} and "answer" in written["commands"]
