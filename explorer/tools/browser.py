@@ -9,6 +9,7 @@ swap of the template for the model's sentence, or any retraction, can be seen as
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying the network (docs/architecture.md, tests).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# What the page must never say about a sentence: it is shown only after it passed (issue 13).
-RETRACTIONS = ("failed the grounding check", "that text failed", "instead:")
+# What the page must never say about a sentence (it is shown only after it passed, issue 13): the old
+# retraction said "(that text failed the ... check; instead:)".
+RETRACTIONS = re.compile(r"failed the \w+ check|that text failed|; instead:")
 
 # Records each card's reason and its writer every time the shelves change, with the time since Enter.
 _OBSERVER = """() => {
@@ -69,7 +71,7 @@ class BrowserAnswer:
         taken_back = [i for i in dict.fromkeys(s["item"] for s in self.seen)
                       if any(a["path"] == "llm" and b["path"] != "llm"
                              for a, b in zip(self.shown(i), self.shown(i)[1:]))]
-        said = [phrase for phrase in RETRACTIONS if phrase in self.page_text]
+        said = [m.group(0) for m in RETRACTIONS.finditer(self.page_text)]
         return taken_back + said
 
 
