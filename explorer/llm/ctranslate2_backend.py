@@ -217,11 +217,11 @@ class CTranslate2Backend:
             return d is not None and time.monotonic() > d
 
         try:
-            for group in length_groups([len(r.prompt) for r in live], BATCH_SPREAD):
-                rows = [live[i] for i in group]
+            for indices in length_groups([len(r.prompt) for r in live], BATCH_SPREAD):
+                rows = [live[i] for i in indices]
                 with self._lock:
                     results = self.generator.generate_batch(
-                        [r.prompt for r in rows], callback=lambda step, group=group: stop_row(group[step.batch_id], step),
+                        [r.prompt for r in rows], callback=lambda step, at=indices: stop_row(at[step.batch_id], step),
                         max_batch_size=len(rows), **self._options(max(r.max_new_tokens for r in rows), rows[0].static))
                 for r, result in zip(rows, results):
                     r.text = self._decode(result.sequences_ids[0][: r.max_new_tokens])
