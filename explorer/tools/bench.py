@@ -2,7 +2,10 @@
 a median over repeats and, where the machine decides it, a ratio against a reference measured in the same run.
 
 The goals of the speed issue are checked at the end: each with its figure, its reference, the ratio and
-whether it is met. `--sections` runs a part of it (the whole bench takes minutes on 2 cores).
+whether it is met. `--sections` runs a part of it (the whole bench takes minutes on 2 cores). Issue 13's
+figures (whole answer, first card, the browser, 16 sessions with the LLM on) in one line:
+
+    .venv/bin/python -m explorer.tools.bench --sections answer,browser,load --repeats 2 --out docs/results
 """
 
 from __future__ import annotations
@@ -30,8 +33,6 @@ PROMPT = [{"role": "system", "content": "You are a helpful assistant."},
           {"role": "user", "content": "Describe, in a short paragraph, why people enjoy slow science fiction films "
                                       "about first contact, language and memory."}]
 SECTIONS = ("cold", "ingest", "query", "llm", "quality", "answer", "browser", "load", "pipeline", "llamacpp", "app")
-# Issue 13's figures in one line (the lead re-measures them on a quiet machine with exactly this):
-ISSUE13 = ".venv/bin/python -m explorer.tools.bench --sections answer,browser,load --repeats 2 --out docs/results"
 BROWSER_MESSAGES = ["surprise me", "something funny but clever, no horror please"]
 
 
