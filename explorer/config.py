@@ -88,6 +88,9 @@ class StoreSettings(_Section):
 class ProfileConfig(_Section):
     """Step 1, history -> interest profile (explorer/pipeline/profile.py)."""
     with_llm: bool = True
+    # How the LLM's summary is made (explorer/pipeline/compose.py): "free" text checked claim by claim, "choice"
+    # (it picks favourites under a schema and the sentence is composed), or "both" (free if it passes, else choice).
+    policy: Literal["free", "choice", "both"] = "both"
     max_history_in_prompt: int = Field(default=12, ge=1)
 
 
@@ -120,6 +123,8 @@ class RankConfig(_Section):
 class ExplainConfig(_Section):
     """Step 5, why this item for this person (explorer/pipeline/explain.py)."""
     with_llm: bool = True
+    # As ProfileConfig.policy: "free" (written and checked), "choice" (chosen under a schema, composed) or "both".
+    policy: Literal["free", "choice", "both"] = "both"
 
 
 class SequenceConfig(_Section):

@@ -219,22 +219,27 @@ def check_explanation(text: str, opening: str, facts: Facts) -> list[str]:
     return unsupported_claims(own, facts)
 
 
-def check_summary(text: str, liked: list, disliked: list, themes: list[str], opening: str = "You enjoy") -> list[str]:
+DISLIKE_VERB = r"(?:you|they)\s+(?:tend to\s+)?(?:dislike|disliked|don't like|avoid|skip)\b"
+
+
+def check_summary(text: str, liked: list, disliked: list, themes: list[str], opening: str = "You enjoy",
+                  ours: list[str] = ()) -> list[str]:
     """Problems with a profile summary: what it says they enjoy must trace to their liked items and themes, what
-    it says they dislike to their disliked items; a title followed by "(tags)" must carry those tags."""
+    it says they dislike to their disliked items; a title followed by "(tags)" must carry those tags. `ours`:
+    the words of a template the summary was composed from, which need no fact."""
     own = text[len(opening):] if opening and text.startswith(opening) else text
-    parts = re.split(r"(?i)\b(?=(?:you|they)\s+(?:dislike|disliked|don't like|avoid|skip)\b)", own, maxsplit=1)
+    parts = re.split(rf"(?i)\b(?={DISLIKE_VERB})", own, maxsplit=1)
     enjoy, dislike = parts[0], parts[1] if len(parts) > 1 else ""
 
     def facts_of(items, extra: list[str]) -> Facts:
-        texts = [t for i in items for t in (i.title, i.kind, *i.tags)] + extra
+        texts = [t for i in items for t in (i.title, i.kind, *i.tags)] + extra + list(ours)
         return Facts(about_item=texts, about_person=texts, kinds={i.kind for i in items})
 
     liked_facts = facts_of(liked, list(themes))
     disliked_facts = facts_of(disliked, [] if disliked else ["nothing"])
     problems = [f"says they enjoy: {p}" for p in unsupported_claims(enjoy, liked_facts)]
     if dislike:
-        body = re.sub(r"(?i)^(?:you|they)\s+(?:dislike|disliked|don't like|avoid|skip)\b", "", dislike)
+        body = re.sub(rf"(?i)^{DISLIKE_VERB}", "", dislike)
         problems += [f"says they dislike: {p}" for p in unsupported_claims(body, disliked_facts)]
     titles = {i.title.lower(): i for i in [*liked, *disliked]}
     for title, tags in re.findall(r"([^;:,.()]+?)\s*\(([^()]+)\)", own):
