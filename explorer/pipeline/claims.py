@@ -28,7 +28,7 @@ from functools import lru_cache
 
 KIND_WORDS = {
     "film": {"film", "films", "movie", "movies", "cinema"},
-    "book": {"book", "books", "novel", "novels", "novella", "read"},
+    "book": {"book", "books", "novel", "novels", "novella", "read", "literature", "literary"},
     "game": {"game", "games", "gaming", "video", "videogame"},
     "album": {"album", "albums", "record", "records", "songs", "song"},
     "podcast": {"podcast", "podcasts", "episode", "episodes", "show", "series"},
@@ -56,7 +56,11 @@ taste tastes fit fits fitting match matches matching known
 set based features feature featuring offers offer brings bring takes take make makes made uses use using
 called named titled
 given specific mentioned listed
+often usually vs versus
 """.split())
+# Idioms of praise and filler that state nothing ("in a different light", "the right fit for your tastes").
+FILLER = re.compile(r"\bin an? (?:new|different|fresh) light\b|\bthe right fit\b|\ba great example of\b|"
+                    r"\bthe art of\b", re.I)
 
 # Genre words a text may use for a tag it restates.
 SYNONYMS = {
@@ -82,7 +86,10 @@ SYNONYMS = {
 NEGATION = re.compile(r"\b(?:not|never|no|n't|nothing but|isn't|aren't|wasn't|doesn't|don't)\b", re.I)
 WORLD_CLAIMS = re.compile(
     r"\b(?:has|have|had) been\b|\b(?:inspired|influenced|adapted|based) (?:by|on|from|into)\b|\bpredecessor\b|"
-    r"\bsequel\b|\bprequel\b|\b(?:sub)?genre of\b|\btype of\b|\bwon (?:an?|the)\b|\baward", re.I)
+    r"\bsequel\b|\bprequel\b|\bwon (?:an?|the)\b|\baward", re.I)
+# "a genre of thriller", "a type of fiction that ...": one genre filed under another, which no fact holds. "a type
+# of animated film" or "a subgenre of the genre" only says what kind of thing the item is (the words are checked).
+TAXONOMY = re.compile(r"\b(?:sub)?(?:genre|type|kind|form) of\s+(?:(?:the|a|an)\s+)?(?P<tail>[\w' -]*)", re.I)
 # "you're looking for X", "you are reflecting on X", "you are a traveler": X (and the verb) must trace to the person.
 PERSON_CLAIM = re.compile(
     r"\byou(?:'re| are)?\s+(?:also\s+)?(?P<what>(?:looking for|seeking|searching for|interested in|into|after|"
@@ -171,6 +178,11 @@ def unsupported_claims(text: str, facts: Facts) -> list[str]:
         problems.append(f"a negative claim ({m.group(0)!r})")
     if m := WORLD_CLAIMS.search(text):
         problems.append(f"a claim no fact can hold ({m.group(0)!r})")
+    for m in TAXONOMY.finditer(text):
+        tail = words_of(m.group("tail"))[:3]
+        if tail and tail[0] not in GENERIC and not any(w in ALL_KIND_WORDS for w in tail):
+            problems.append(f"a claim no fact can hold ({m.group(0).strip()!r})")
+    text = FILLER.sub(" ", text)
     for quoted in QUOTED.findall(text):
         if not facts.holds(quoted):
             problems.append(f"a quotation the facts do not hold ({quoted!r})")
@@ -228,6 +240,7 @@ def check_summary(text: str, liked: list, disliked: list, themes: list[str], ope
     it says they dislike to their disliked items; a title followed by "(tags)" must carry those tags. `ours`:
     the words of a template the summary was composed from, which need no fact."""
     own = text[len(opening):] if opening and text.startswith(opening) else text
+    own = re.sub(r"(?:^|(?<=[\s:;]))\d+\.(?=\s|$)", " ", own)  # list numbers ("1. Toy Story; 2.") count nothing
     parts = re.split(rf"(?i)\b(?={DISLIKE_VERB})", own, maxsplit=1)
     enjoy, dislike = parts[0], parts[1] if len(parts) > 1 else ""
 
@@ -240,6 +253,8 @@ def check_summary(text: str, liked: list, disliked: list, themes: list[str], ope
     problems = [f"says they enjoy: {p}" for p in unsupported_claims(enjoy, liked_facts)]
     if dislike:
         body = re.sub(rf"(?i)^{DISLIKE_VERB}", "", dislike)
+        if not disliked and re.match(r"\W*nothing\s*(?:$|[.(])", body, re.I):  # "nothing (no specific examples given)": true
+            body = ""
         problems += [f"says they dislike: {p}" for p in unsupported_claims(body, disliked_facts)]
     titles = {i.title.lower(): i for i in [*liked, *disliked]}
     for title, tags in re.findall(r"([^;:,.()]+?)\s*\(([^()]+)\)", own):
