@@ -56,7 +56,8 @@ taste tastes fit fits fitting match matches matching known
 set based features feature featuring offers offer brings bring takes take make makes made uses use using
 called named titled
 given specific mentioned listed
-often usually vs versus
+often usually vs versus common involve involves involving deal deals dealing
+realm fiction
 """.split())
 # Idioms of praise and filler that state nothing ("in a different light", "the right fit for your tastes").
 FILLER = re.compile(r"\bin an? (?:new|different|fresh) light\b|\bthe right fit\b|\ba great example of\b|"
@@ -81,6 +82,7 @@ SYNONYMS = {
     "family": {"kids", "children"},
     "atomic bomb": {"nuclear", "bomb", "bombing"},
     "nasa": {"space"},
+    "ghosts": {"supernatural", "ghost", "haunted", "haunting"},
 }
 
 NEGATION = re.compile(r"\b(?:not|never|no|n't|nothing but|isn't|aren't|wasn't|doesn't|don't)\b", re.I)
@@ -174,12 +176,16 @@ def _supported(word: str, vocabulary: set[str]) -> bool:
 def unsupported_claims(text: str, facts: Facts) -> list[str]:
     """What in `text` (the model's own words) its facts do not support; empty when every claim traces."""
     problems: list[str] = []
-    if m := NEGATION.search(text):
-        problems.append(f"a negative claim ({m.group(0)!r})")
-    if m := WORLD_CLAIMS.search(text):
-        problems.append(f"a claim no fact can hold ({m.group(0)!r})")
+    for m in NEGATION.finditer(text):
+        if not facts.holds(" ".join(words_of(text[m.start():])[:3])):  # "Jack Reacher: Never Go Back" is a title
+            problems.append(f"a negative claim ({m.group(0)!r})")
+            break
+    for m in WORLD_CLAIMS.finditer(text):
+        if not facts.holds(" ".join(words_of(text[m.start():])[:4])):  # a tag "based on true events" is a fact
+            problems.append(f"a claim no fact can hold ({m.group(0)!r})")
+            break
     for m in TAXONOMY.finditer(text):
-        tail = words_of(m.group("tail"))[:3]
+        tail = words_of(m.group("tail"))[:5]
         if tail and tail[0] not in GENERIC and not any(w in ALL_KIND_WORDS for w in tail):
             problems.append(f"a claim no fact can hold ({m.group(0).strip()!r})")
     text = FILLER.sub(" ", text)
@@ -256,14 +262,12 @@ def check_summary(text: str, liked: list, disliked: list, themes: list[str], ope
         if not disliked and re.match(r"\W*nothing\s*(?:$|[.(])", body, re.I):  # "nothing (no specific examples given)": true
             body = ""
         problems += [f"says they dislike: {p}" for p in unsupported_claims(body, disliked_facts)]
-    titles = {i.title.lower(): i for i in [*liked, *disliked]}
-    for title, tags in re.findall(r"([^;:,.()]+?)\s*\(([^()]+)\)", own):
-        item = titles.get(title.strip().lower())
-        if item is None:
-            continue
-        for tag in re.split(r"[,;/]\s*", tags):
-            if tag.strip() and tag.strip().lower() not in item.tags:
-                problems.append(f"gives {item.title} a tag it does not carry ({tag.strip()!r})")
+    for item in [*liked, *disliked]:  # "Kill Bill: Vol. 2 (comedy)": the tags in brackets after a title are its own
+        for tags in re.findall(rf"(?i){re.escape(item.title)}\s*\(([^()]+)\)", own):
+            for tag in re.split(r"[,;/]\s*", tags):
+                tag = tag.strip().lower()
+                if tag and tag not in item.tags and not all(w in item.tags for w in re.split(r"[\s-]+", tag) if w):
+                    problems.append(f"gives {item.title} a tag it does not carry ({tag!r})")
     for item in disliked:
         if item.title.lower() in enjoy.lower() and len(item.title) > 3:
             problems.append(f"says they enjoy {item.title}, which they disliked")
