@@ -262,8 +262,11 @@ def check_summary(text: str, liked: list, disliked: list, themes: list[str], ope
         if not disliked and re.match(r"\W*nothing\s*(?:$|[.(])", body, re.I):  # "nothing (no specific examples given)": true
             body = ""
         problems += [f"says they dislike: {p}" for p in unsupported_claims(body, disliked_facts)]
+    known = [i.title.lower() for i in [*liked, *disliked]]
     for item in [*liked, *disliked]:  # "Kill Bill: Vol. 2 (comedy)": the tags in brackets after a title are its own
         for tags in re.findall(rf"(?i){re.escape(item.title)}\s*\(([^()]+)\)", own):
+            if any(f"{item.title} ({tags})".lower() in t for t in known):  # "... the Ring (Original Soundtrack)"
+                continue
             for tag in re.split(r"[,;/]\s*", tags):
                 tag = tag.strip().lower()
                 if tag and tag not in item.tags and not all(w in item.tags for w in re.split(r"[\s-]+", tag) if w):

@@ -154,9 +154,13 @@ class ProfileBuilder:
                 notes.append(f"profile: summary failed ({type(exc).__name__}: {exc})")
         if summary is None and self.policy in ("choice", "both") and self.choice_prompt is not None:
             try:
-                shown_liked, _ = self._shown(history)
-                text = choose_summary(self.llm, self.choice_prompt, [t.label for t in themes], shown_liked,
-                                      avoid[:3], values)
+                shown_liked, shown_disliked = self._shown(history)
+                # Favourites that show a chosen theme (its evidence), and tags that only the dislikes it can cite carry.
+                evidence = {i for t in themes for i in t.evidence}
+                showing = [i for i in shown_liked if i.id in evidence] or shown_liked
+                cited = {tag for i in shown_disliked for tag in i.tags}
+                text = choose_summary(self.llm, self.choice_prompt, [t.label for t in themes], showing,
+                                      [a for a in avoid if a in cited][:3], values)
                 problem = self.summary_problem(text, "", history, [t.label for t in themes], composed=True)
                 if problem:
                     notes.append(f"profile: composed summary rejected ({problem})")
@@ -173,7 +177,8 @@ class ProfileBuilder:
         """Why a generated summary may not be shown (unreadable, junk a person should not read, naming other
         items, or claiming what the history does not hold: explorer/pipeline/claims.py), or None. A `composed`
         summary's template words are ours: only what filled its slots is read."""
-        if bad := unreadable(text, opening) or summary_junk(text, opening):
+        # A composed summary's marks and numbers are its template's and its titles' ("as in Apollo 13."): no junk.
+        if bad := unreadable(text, opening) or (None if composed else summary_junk(text, opening)):
             return bad
         if foreign_titles(text, self.catalog, set(history.item_ids), history_facts(history, self.catalog)):
             return "names items outside the history"

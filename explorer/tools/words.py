@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--movielens-users", type=int, default=30)
     parser.add_argument("--personas", type=int, default=8)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--explain-prompt", help="an explain prompt variant to measure (default: the configured one)")
+    parser.add_argument("--summary-prompt", help="a profile_summary prompt variant to measure")
+    parser.add_argument("--no-explanations", action="store_true", help="summaries only")
+    parser.add_argument("--no-summaries", action="store_true", help="explanations only")
     parser.add_argument("--exclude-from", type=Path, default=Path("tests/data/claims_audit.jsonl"),
                         help="an audit file whose MovieLens users are left out")
     args = parser.parse_args(argv)
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     from explorer.catalog.movielens import load_movielens_catalog, load_movielens_histories
     from explorer.pipeline.explain import Explainer
     from explorer.pipeline.profile import ProfileBuilder
+    from explorer.pipeline.prompts import select_prompt
 
     rng = random.Random(args.seed)
     exclude = {json.loads(line)["source"].split(" ", 1)[1] for line in args.exclude_from.read_text().splitlines()
@@ -94,11 +99,14 @@ def main(argv: list[str] | None = None) -> None:
                     "load_average": os.getloadavg()}
 
     # -------------------------------------------------------------- explanations
-    cases = explanation_cases(ex, args.movielens_users, rng, exclude)
+    cases = [] if args.no_explanations else explanation_cases(ex, args.movielens_users, rng, exclude)
+    free_prompt = select_prompt(settings.prompts_dir, "explain", args.explain_prompt) if args.explain_prompt \
+        else ex.explainer.prompt
+    report["settings"]["explain_prompt"] = free_prompt.tag
     rows, seconds = [], {"free": 0.0, "choice": 0.0}
     by_catalog: dict[int, Explainer] = {}
     for source, catalog, item, evidence, query, profile in cases:
-        explainer = by_catalog.setdefault(id(catalog), Explainer(catalog, ex.llm, ex.explainer.prompt,
+        explainer = by_catalog.setdefault(id(catalog), Explainer(catalog, ex.llm, free_prompt,
                                                                  ex.explainer.choice_prompt, "both"))
         start = time.perf_counter()
         free = explainer._free([(item, evidence, query)], [0], profile, None)[0]
@@ -114,20 +122,25 @@ def main(argv: list[str] | None = None) -> None:
                      "free_problem": free if isinstance(free, str) else None,
                      "composed": composed.value if not isinstance(composed, str) else None,
                      "composed_problem": composed if isinstance(composed, str) else None})
-    report["explanations"] = summarise("explanations", rows, seconds)
+    if rows:
+        report["explanations"] = summarise("explanations", rows, seconds)
 
     # -------------------------------------------------------------- summaries
-    jobs = [(f"demo:{n}", ex.catalog, ex.persona(n)) for n in list(ex.personas)[:args.personas]]
-    if args.movielens_users:
+    jobs = [] if args.no_summaries else [(f"demo:{n}", ex.catalog, ex.persona(n))
+                                         for n in list(ex.personas)[:args.personas]]
+    if args.movielens_users and not args.no_summaries:
         ml_catalog, ml_histories = load_movielens_catalog(MOVIELENS), load_movielens_histories(MOVIELENS)
         users = [u for u in sorted(ml_histories, key=int) if len(ml_histories[u].liked) >= 5 and u not in exclude]
         jobs += [(f"movielens:user {u}", ml_catalog, ml_histories[u]) for u in rng.sample(users, args.movielens_users)]
     srows, sseconds = [], {"free": 0.0, "choice": 0.0}
     base = ex.profiler
+    summary_prompt = select_prompt(settings.prompts_dir, "profile_summary", args.summary_prompt) \
+        if args.summary_prompt else base.summary_prompt
+    report["settings"]["summary_prompt"] = summary_prompt.tag
     for source, catalog, history in jobs:
         outcome = {}
         for policy in ("free", "choice"):
-            builder = ProfileBuilder(catalog, ex.llm, base.themes_prompt, base.summary_prompt, base.max_history,
+            builder = ProfileBuilder(catalog, ex.llm, base.themes_prompt, summary_prompt, base.max_history,
                                      base.choice_prompt, policy)
             start = time.perf_counter()
             outcome[policy] = builder.build(history)
@@ -139,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
                       "composed_problem": None if outcome["choice"].served_by == "composed"
                       else "; ".join(outcome["choice"].notes),
                       "fallback": outcome["free"].value.summary if outcome["free"].served_by != "llm" else None})
-    report["summaries"] = summarise("summaries", srows, sseconds)
+    if srows:
+        report["summaries"] = summarise("summaries", srows, sseconds)
     report["rows"] = {"explanations": rows, "summaries": srows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
