@@ -258,3 +258,27 @@ def test_ctranslate2_scores_a_choice_within_its_schema(ctranslate2_llm):
     answer = ctranslate2_llm.choose(messages, schema)
     jsonschema.validate(answer, schema)
     assert answer["themes"][0] == "science fiction", answer
+
+
+def test_the_explanation_and_summary_choice_schemas_are_met_on_every_backend(backend):
+    """The composition's choices (explorer/pipeline/compose.py) through each backend: a single enumerated string
+    and an array of them for an explanation, an array and a string for a summary; the answer is valid and only
+    offered options come back."""
+    from explorer.pipeline.compose import (explanation_options, explanation_schema, favourite_options,
+                                           summary_schema)
+
+    item, evidence = CATALOG["game-bioshock-2007"], [CATALOG["game-outer-wilds-2019"]]
+    options = explanation_options(item, evidence)
+    prompt = select_prompt(SETTINGS.prompts_dir, "explain_choice")
+    values = {"evidence": evidence[0].title, "item": item.title, "kind": item.kind, "year": item.year,
+              "tags": ", ".join(item.tags), "description": item.description, "links": "; ".join(options.links),
+              "adds": ", ".join(options.adds)}
+    schema = explanation_schema(options)
+    answer = backend.choose(prompt.messages(**values), schema, 60)
+    jsonschema.validate(answer, schema)
+    liked = [CATALOG["film-arrival-2016"], CATALOG["book-dune-1965"], CATALOG["game-outer-wilds-2019"]]
+    schema = summary_schema(favourite_options(liked), ["horror", "romance"])
+    summary_prompt = select_prompt(SETTINGS.prompts_dir, "profile_choice")
+    answer = backend.choose(summary_prompt.messages(liked="Arrival; Dune; Outer Wilds", themes="science fiction",
+                                                    disliked="The Shining", skip_hint=""), schema, 60)
+    jsonschema.validate(answer, schema)
