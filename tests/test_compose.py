@@ -93,8 +93,8 @@ def test_scripted_free_text_that_fails_the_check_gives_way_to_the_composed_choic
     llm = ScriptedLLM(text=INVENTED, choice={"link": "science fiction, as in Outer Wilds", "adds": ["dystopia"]})
     result = explainer(llm).explain_all([JOB])[0]
     assert result.served_by == "composed"
-    assert result.value.startswith("Because you enjoyed the science fiction in Outer Wilds: BioShock has that too, "
-                                   "and adds dystopia.")
+    assert result.value.startswith("Like Outer Wilds, which you enjoyed, BioShock is tagged science fiction, and it "
+                                   "adds dystopia.")
     assert "adoption" not in result.value
     assert any("was not used" in n for n in result.notes)  # why the free sentence was not used is still said
 
