@@ -219,6 +219,15 @@ def unsupported_claims(text: str, facts: Facts) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+def says_nothing_new(text: str, opening: str) -> bool:
+    """Whether the model's part of `text` adds no content word to its opening ("..., and you're also interested in
+    thriller." after an opening that names thriller): true but vacuous, so a composed sentence serves better."""
+    own = text[len(opening):] if opening and text.startswith(opening) else text
+    said = {stem(w) for w in words_of(opening)}
+    return not [w for w in words_of(own) if w not in GENERIC and w not in ALL_KIND_WORDS and stem(w) not in said
+                and not w.isdigit()]
+
+
 def explanation_facts(item, evidence, query: str, profile=None, words: str | None = None) -> Facts:
     """The facts an explanation of `item` may use: the item's own, the cited history items', the query's, the
     profile's themes and the person's words."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.catalog import Catalog, History, Item
-from explorer.pipeline.claims import check_explanation, explanation_facts
+from explorer.pipeline.claims import check_explanation, explanation_facts, says_nothing_new
 from explorer.pipeline.compose import choose_explanation, template_facts
 from explorer.pipeline.grounding import first_sentences, foreign_titles, item_facts, unreadable
 from explorer.llm.base import generate_batch
@@ -103,6 +103,8 @@ class Explainer:
             # is no sentence end.
             text = f"{opening} {first_sentences(raw, EXPLANATION_SENTENCES)}".rstrip()
             problem = self.problem(text, opening, item, evidence, query, profile, words)
+            if problem is None and says_nothing_new(text, opening):  # true but empty: the composition says more
+                problem = "it adds nothing to its opening"
             out.append(f"explain: {item.title!r}: the LLM's sentence was not used ({problem})" if problem
                        else StepResult(text, "llm"))
         return out
