@@ -90,7 +90,8 @@ class ProfileConfig(_Section):
     with_llm: bool = True
     # How the LLM's summary is made (explorer/pipeline/compose.py): "free" text checked claim by claim, "choice"
     # (it picks favourites under a schema and the sentence is composed), or "both" (free if it passes, else choice).
-    policy: Literal["free", "choice", "both"] = "both"
+    # "choice" by measurement (docs/results/words-RESULTS.md): no free summary passed the checks, in two prompts.
+    policy: Literal["free", "choice", "both"] = "choice"
     max_history_in_prompt: int = Field(default=12, ge=1)
 
 
@@ -124,7 +125,9 @@ class ExplainConfig(_Section):
     """Step 5, why this item for this person (explorer/pipeline/explain.py)."""
     with_llm: bool = True
     # As ProfileConfig.policy: "free" (written and checked), "choice" (chosen under a schema, composed) or "both".
-    policy: Literal["free", "choice", "both"] = "both"
+    # "choice" by measurement (docs/results/words-RESULTS.md): it serves as many cards as "both", with sentences
+    # that say more than the free ones that pass, and without a generation.
+    policy: Literal["free", "choice", "both"] = "choice"
 
 
 class SequenceConfig(_Section):

@@ -1,5 +1,5 @@
 """Step 5: why this item, for this person. Two ways for the LLM's words, in the order the policy sets
-(ExplainConfig.policy, "both" by default): the opening that cites their history is fixed by the prompt and the
+(ExplainConfig.policy: "choice" by default, measured in docs/results/words-RESULTS.md; "both"; "free"): the opening that cites their history is fixed by the prompt and the
 LLM continues it freely, for all items of an answer in one batched call, and a sentence is used only if every
 claim in it traces to the item's facts, the cited history, the query, the profile or the person's words
 (served_by "llm"); where that fails, the LLM chooses what to say among those facts under a schema and the

@@ -1,5 +1,5 @@
 """Step 1: history -> InterestProfile. The LLM picks themes (from an enum) and words the summary, in the order the
-policy sets (ProfileConfig.policy, "both" by default): its own sentence if it passes the checks (claims, and the
+policy sets (ProfileConfig.policy: "choice" by default, as measured; "both"; "free"): its own sentence if it passes the checks (claims, and the
 junk a person should not read: grounding.summary_junk), else a sentence composed around its choice of favourites
 and of what they skip (explorer/pipeline/compose.py); tag statistics of the history are the fallback and the
 source of weights and evidence."""
