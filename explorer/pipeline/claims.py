@@ -186,7 +186,7 @@ def unsupported_claims(text: str, facts: Facts) -> list[str]:
             break
     for m in TAXONOMY.finditer(text):
         tail = words_of(m.group("tail"))[:5]
-        if facts.holds(" ".join(words_of(text[m.start():])[:4])):  # a title "Kind of Blue", "in the form of a wolf"
+        if facts.holds(" ".join(words_of(text[m.start():])[:3])):  # a title "Kind of Blue", "in the form of a wolf"
             continue
         if tail and tail[0] not in GENERIC and not any(w in ALL_KIND_WORDS for w in tail):
             problems.append(f"a claim no fact can hold ({m.group(0).strip()!r})")

@@ -18,6 +18,9 @@ from explorer.pipeline.claims import Facts
 from explorer.pipeline.prompts import Prompt
 from explorer.pipeline.values import ExploreQuery, parse_choices
 
+# Tags about a list or a site, not about the work (MovieLens users' "in netflix queue", "imdb top 250"): true of
+# the item, but nothing to tell a person why it fits.
+NOT_ABOUT_THE_WORK = re.compile(r"netflix|imdb|test tag|bechdel|queue|watchlist|seen|to see", re.I)
 MAX_LINKS = 10  # (tag, history item) options offered for what a recommendation has in common
 MAX_ADDS = 2  # new tags the sentence may name
 MAX_FAVOURITES = 2
@@ -40,13 +43,14 @@ class ExplanationOptions:
 
 def explanation_options(item: Item, evidence: list[Item]) -> ExplanationOptions:
     links: dict[str, tuple[str | None, Item]] = {}
+    tags = [t for t in item.tags if not NOT_ABOUT_THE_WORK.search(t)]
     for e in evidence:
-        for tag in item.tags:
+        for tag in tags:
             if tag in e.tags and len(links) < MAX_LINKS:
                 links[f"{tag}, as in {e.title}"] = (tag, e)
     if not links:  # nothing in common by tag: the choice is which history item the sentence cites
         links = {e.title: (None, e) for e in evidence}
-    adds = [t for t in item.tags if not any(t in e.tags for e in evidence)]
+    adds = [t for t in tags if not any(t in e.tags for e in evidence)]
     return ExplanationOptions(links, adds)
 
 

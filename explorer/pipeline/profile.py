@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from explorer.catalog import Catalog, History
 from explorer.pipeline.claims import check_summary
-from explorer.pipeline.compose import choose_summary
+from explorer.pipeline.compose import NOT_ABOUT_THE_WORK, choose_summary
 from explorer.pipeline.grounding import first_sentences, foreign_titles, summary_junk, unreadable
 from explorer.pipeline.prompts import Prompt
 from explorer.config import ProfileConfig
@@ -158,7 +158,7 @@ class ProfileBuilder:
                 # Favourites that show a chosen theme (its evidence), and tags that only the dislikes it can cite carry.
                 evidence = {i for t in themes for i in t.evidence}
                 showing = [i for i in shown_liked if i.id in evidence] or shown_liked
-                cited = {tag for i in shown_disliked for tag in i.tags}
+                cited = {tag for i in shown_disliked for tag in i.tags if not NOT_ABOUT_THE_WORK.search(tag)}
                 text = choose_summary(self.llm, self.choice_prompt, [t.label for t in themes], showing,
                                       [a for a in avoid if a in cited][:3], values)
                 problem = self.summary_problem(text, "", history, [t.label for t in themes], composed=True)

@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--explain-prompt", help="an explain prompt variant to measure (default: the configured one)")
     parser.add_argument("--summary-prompt", help="a profile_summary prompt variant to measure")
     parser.add_argument("--no-explanations", action="store_true", help="summaries only")
+    parser.add_argument("--answers", action="store_true",
+                        help="only time whole answers (k = 5) of every persona under each policy, interleaved")
     parser.add_argument("--no-summaries", action="store_true", help="explanations only")
     parser.add_argument("--exclude-from", type=Path, default=Path("tests/data/claims_audit.jsonl"),
                         help="an audit file whose MovieLens users are left out")
@@ -89,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     from explorer.pipeline.profile import ProfileBuilder
     from explorer.pipeline.prompts import select_prompt
 
+    if args.answers:
+        answer_timing(args.out)
+        return
     rng = random.Random(args.seed)
     exclude = {json.loads(line)["source"].split(" ", 1)[1] for line in args.exclude_from.read_text().splitlines()
                if line.strip() and json.loads(line)["source"].startswith("movielens:user ")}
@@ -158,6 +163,39 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"load average {report['load_average'][0]:.1f}; rows -> {args.out}")
+
+
+def answer_timing(out: Path, repeats: int = 2) -> None:
+    """Seconds of the explain stage of whole answers (profile cached, k = 5, explore 0.3) for every demo persona
+    under each policy, the policies interleaved so that the machine's load falls on all alike."""
+    import statistics
+
+    from explorer import Explorer
+    from explorer.pipeline.explain import Explainer
+
+    ex = Explorer(Settings())
+    base = ex.explainer
+    explainers = {p: Explainer(ex.catalog, ex.llm, base.prompt, base.choice_prompt, p) for p in POLICIES}
+    seconds: dict[str, list[float]] = {p: [] for p in POLICIES}
+    served: dict[str, list[str]] = {p: [] for p in POLICIES}
+    for name in ex.personas:
+        history = ex.persona(name)
+        ex.profile(history)  # cached from here on
+        for _ in range(repeats):
+            for policy in POLICIES:
+                ex.explainer = explainers[policy]
+                result = ex.recommend(history, k=5, explore=0.3)
+                seconds[policy].append(result.seconds["explain"])
+                served[policy] += [r.explanation_served_by for r in result.recommendations]
+    ex.explainer = base
+    load = os.getloadavg()
+    report = {"load_average": load, "seconds_explain": seconds, "served": served}
+    for policy in POLICIES:
+        counts = {k: served[policy].count(k) for k in ("llm", "composed", "fallback")}
+        print(f"policy {policy:6}: explain stage median {statistics.median(seconds[policy]):.2f} s "
+              f"(n = {len(seconds[policy])}); served {counts}")
+    print(f"load average {load[0]:.1f}")
+    out.write_text(json.dumps(report, indent=1), encoding="utf-8")
 
 
 def summarise(kind: str, rows: list[dict], seconds: dict[str, float]) -> dict:
