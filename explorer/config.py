@@ -89,6 +89,10 @@ class StoreSettings(_Section):
 class ProfileConfig(_Section):
     """Step 1, history -> interest profile (explorer/pipeline/profile.py)."""
     with_llm: bool = True
+    # How the LLM's summary is made (explorer/pipeline/compose.py): "free" text checked claim by claim, "choice"
+    # (it picks favourites under a schema and the sentence is composed), or "both" (free if it passes, else choice).
+    # "choice" by measurement (docs/results/words-RESULTS.md): no free summary passed the checks, in two prompts.
+    policy: Literal["free", "choice", "both"] = "choice"
     max_history_in_prompt: int = Field(default=12, ge=1)
 
 
@@ -121,6 +125,10 @@ class RankConfig(_Section):
 class ExplainConfig(_Section):
     """Step 5, why this item for this person (explorer/pipeline/explain.py)."""
     with_llm: bool = True
+    # As ProfileConfig.policy: "free" (written and checked), "choice" (chosen under a schema, composed) or "both".
+    # "choice" by measurement (docs/results/words-RESULTS.md): it serves as many cards as "both", with sentences
+    # that say more than the free ones that pass, and without a generation.
+    policy: Literal["free", "choice", "both"] = "choice"
 
 
 class SequenceConfig(_Section):

@@ -272,3 +272,27 @@ def test_rows_are_batched_only_with_prompts_of_near_equal_length():
     assert all(max(lengths[i] for i in g) - min(lengths[i] for i in g) <= 4 for g in groups)
     assert length_groups(lengths, -1) == [[0], [3], [5], [2], [4], [1]]  # a negative spread: every row alone
     assert length_groups([], 4) == []
+
+
+def test_the_explanation_and_summary_choice_schemas_are_met_on_every_backend(backend):
+    """The composition's choices (explorer/pipeline/compose.py) through each backend: a single enumerated string
+    and an array of them for an explanation, an array and a string for a summary; the answer is valid and only
+    offered options come back."""
+    from explorer.pipeline.compose import (explanation_options, explanation_schema, favourite_options,
+                                           summary_schema)
+
+    item, evidence = CATALOG["game-bioshock-2007"], [CATALOG["game-outer-wilds-2019"]]
+    options = explanation_options(item, evidence)
+    prompt = select_prompt(SETTINGS.prompts_dir, "explain_choice")
+    values = {"evidence": evidence[0].title, "item": item.title, "kind": item.kind, "year": item.year,
+              "tags": ", ".join(item.tags), "description": item.description, "links": "; ".join(options.links),
+              "adds": ", ".join(options.adds)}
+    schema = explanation_schema(options)
+    answer = backend.choose(prompt.messages(**values), schema, 60)
+    jsonschema.validate(answer, schema)
+    liked = [CATALOG["film-arrival-2016"], CATALOG["book-dune-1965"], CATALOG["game-outer-wilds-2019"]]
+    schema = summary_schema(favourite_options(liked), ["horror", "romance"])
+    summary_prompt = select_prompt(SETTINGS.prompts_dir, "profile_choice")
+    answer = backend.choose(summary_prompt.messages(liked="Arrival; Dune; Outer Wilds", themes="science fiction",
+                                                    disliked="The Shining", skip_hint=""), schema, 60)
+    jsonschema.validate(answer, schema)

@@ -38,7 +38,7 @@ def test_a_conversation_follows_feedback_and_steering(session, explorer_scripted
     catalog = explorer_scripted.catalog
     text = answer(session, "")
     first = session.last.recommendations
-    assert first[0].title in text and "profile: llm" in text  # the stand-in served it, no fallback
+    assert first[0].title in text and "(profile: composed" in text  # the stand-in served it (its choice), no fallback
     disliked = first[0].item_id
     session.feedback(disliked, liked=False)
     answer(session, "")

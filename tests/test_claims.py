@@ -15,9 +15,11 @@ from explorer.eval.claims_audit import AUDIT, load, problems, score
 from explorer.pipeline.claims import Facts, check_summary, explanation_facts, unsupported_claims
 
 CATALOG = load_catalog(Settings().catalog)
-# Measured on the audit set when it was labelled (python -m explorer.eval.claims_audit); the floors below are
-# those figures rounded down, so a change that makes the check worse fails here.
-FLOORS = {"explanation": (0.90, 0.99), "summary": (0.88, 1.00)}
+# Measured on the audit set (python -m explorer.eval.claims_audit): on the records the check was developed on
+# ("dev") and on the held-out ones, labelled by hand before the check ever read them. The floors are those figures
+# rounded down, so a change that makes the check worse fails here; the held-out figures are the honest ones.
+FLOORS = {("dev", "explanation"): (0.93, 0.99), ("dev", "summary"): (0.98, 1.00),
+          ("heldout", "explanation"): (0.91, 0.98), ("heldout", "summary"): (0.90, 0.90)}
 
 
 def test_the_audit_set_is_big_enough_and_every_label_has_a_reason():
@@ -31,10 +33,19 @@ def test_the_audit_set_is_big_enough_and_every_label_has_a_reason():
     assert sources == {"demo", "movielens", "issue13"}
 
 
-@pytest.mark.parametrize("kind", ["explanation", "summary"])
-def test_precision_and_recall_on_unsupported_claims_hold_their_measured_floor(kind):
-    s = score(load(), kind)
-    floor_precision, floor_recall = FLOORS[kind]
+def test_the_held_out_set_is_big_enough_and_shares_no_person_with_the_dev_set():
+    records = load()
+    held = [r for r in records if r["split"] == "heldout"]
+    assert {r["split"] for r in records} == {"dev", "heldout"}
+    assert sum(r["kind"] == "explanation" for r in held) >= 100 and sum(r["kind"] == "summary" for r in held) >= 30
+    dev_sources = {r["source"] for r in records if r["split"] == "dev"}
+    assert not {r["source"] for r in held} & dev_sources
+
+
+@pytest.mark.parametrize("split, kind", list(FLOORS))
+def test_precision_and_recall_on_unsupported_claims_hold_their_measured_floor(split, kind):
+    s = score(load(), kind, split)
+    floor_precision, floor_recall = FLOORS[split, kind]
     assert not math.isnan(s.precision) and s.precision >= floor_precision, s
     assert s.recall >= floor_recall, s
 

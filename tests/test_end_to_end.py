@@ -26,7 +26,8 @@ def test_persona_gets_grounded_explained_recommendations_from_the_llm(explorer_l
     result = explorer_llm.recommend(history, k=4, explore=0.5)
     assert_grounded(result, history, explorer_llm.catalog, 4)
     assert result.served_by.plan == "llm"  # constrained choice cannot produce invalid output
-    assert result.served_by.profile in ("llm", "fallback") and result.served_by.explain in ("llm", "fallback", "mixed")
+    assert result.served_by.profile in ("llm", "composed", "fallback")
+    assert result.served_by.explain in ("llm", "composed", "fallback", "mixed")
     assert 3 <= len(result.queries) <= 6 and {q.mode for q in result.queries} >= {"deepen"}
     assert result.profile.summary and result.profile.themes
     for rec in result.recommendations:  # whichever path served, nothing outside the item and history is named

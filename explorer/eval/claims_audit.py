@@ -5,7 +5,9 @@ texts the real model wrote and a person judged by hand (tests/data/claims_audit.
     python -m explorer.eval.claims_audit [tests/data/claims_audit.jsonl]
 
 The positive class is "unsupported": precision is the share of rejected texts that a person also found
-unsupported, recall the share of unsupported texts the check rejects.
+unsupported, recall the share of unsupported texts the check rejects. Each record's `split` says whether the check
+was developed on it ("dev") or never looked at while it was tuned ("heldout", labelled after the last change to
+the check): the held-out figures are the honest ones.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ class Scores:
         return self.n - self.unsupported - (self.rejected - self.true_rejections)
 
 
-def score(records: list[dict], kind: str | None = None) -> Scores:
-    chosen = [r for r in records if kind is None or r["kind"] == kind]
+def score(records: list[dict], kind: str | None = None, split: str | None = None) -> Scores:
+    chosen = [r for r in records if (kind is None or r["kind"] == kind) and (split is None or r["split"] == split)]
     rejected = [bool(problems(r)) for r in chosen]
     bad = [r["label"] == "unsupported" for r in chosen]
     return Scores(kind or "all", len(chosen), sum(bad), sum(rejected), sum(a and b for a, b in zip(rejected, bad)))
@@ -73,10 +75,11 @@ def score(records: list[dict], kind: str | None = None) -> Scores:
 def main(argv: list[str] | None = None) -> None:
     path = (argv or sys.argv[1:] or [str(AUDIT)])[0]
     records = load(path)
-    for kind in ("explanation", "summary", None):
-        s = score(records, kind)
-        print(f"{s.kind:12} n={s.n:4}  unsupported={s.unsupported:4}  rejected={s.rejected:4}  "
-              f"precision={s.precision:.3f}  recall={s.recall:.3f}  supported and served={s.served_supported}")
+    for split in ("dev", "heldout", None):
+        for kind in ("explanation", "summary", None):
+            s = score(records, kind, split)
+            print(f"{split or 'both':8} {s.kind:12} n={s.n:4}  unsupported={s.unsupported:4}  rejected={s.rejected:4}  "
+                  f"precision={s.precision:.3f}  recall={s.recall:.3f}  supported and served={s.served_supported}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 KIND_WORDS = {
     "film": {"film", "films", "movie", "movies", "cinema"},
-    "book": {"book", "books", "novel", "novels", "novella", "read"},
+    "book": {"book", "books", "novel", "novels", "novella", "read", "literature", "literary"},
     "game": {"game", "games", "gaming", "video", "videogame"},
     "album": {"album", "albums", "record", "records", "songs", "song"},
     "podcast": {"podcast", "podcasts", "episode", "episodes", "show", "series"},
@@ -56,7 +56,12 @@ taste tastes fit fits fitting match matches matching known
 set based features feature featuring offers offer brings bring takes take make makes made uses use using
 called named titled
 given specific mentioned listed
+often usually vs versus common involve involves involving deal deals dealing
+realm fiction
 """.split())
+# Idioms of praise and filler that state nothing ("in a different light", "the right fit for your tastes").
+FILLER = re.compile(r"\bin an? (?:new|different|fresh) light\b|\bthe right fit\b|\ba great example of\b|"
+                    r"\bthe art of\b", re.I)
 
 # Genre words a text may use for a tag it restates.
 SYNONYMS = {
@@ -77,12 +82,16 @@ SYNONYMS = {
     "family": {"kids", "children"},
     "atomic bomb": {"nuclear", "bomb", "bombing"},
     "nasa": {"space"},
+    "ghosts": {"supernatural", "ghost", "haunted", "haunting"},
 }
 
 NEGATION = re.compile(r"\b(?:not|never|no|n't|nothing but|isn't|aren't|wasn't|doesn't|don't)\b", re.I)
 WORLD_CLAIMS = re.compile(
     r"\b(?:has|have|had) been\b|\b(?:inspired|influenced|adapted|based) (?:by|on|from|into)\b|\bpredecessor\b|"
-    r"\bsequel\b|\bprequel\b|\b(?:sub)?genre of\b|\btype of\b|\bwon (?:an?|the)\b|\baward", re.I)
+    r"\bsequel\b|\bprequel\b|\bwon (?:an?|the)\b|\baward", re.I)
+# "a genre of thriller", "a type of fiction that ...": one genre filed under another, which no fact holds. "a type
+# of animated film" or "a subgenre of the genre" only says what kind of thing the item is (the words are checked).
+TAXONOMY = re.compile(r"\b(?:sub)?(?:genre|type|kind|form) of\s+(?:(?:the|a|an)\s+)?(?P<tail>[\w' -]*)", re.I)
 # "you're looking for X", "you are reflecting on X", "you are a traveler": X (and the verb) must trace to the person.
 PERSON_CLAIM = re.compile(
     r"\byou(?:'re| are)?\s+(?:also\s+)?(?P<what>(?:looking for|seeking|searching for|interested in|into|after|"
@@ -167,10 +176,21 @@ def _supported(word: str, vocabulary: set[str]) -> bool:
 def unsupported_claims(text: str, facts: Facts) -> list[str]:
     """What in `text` (the model's own words) its facts do not support; empty when every claim traces."""
     problems: list[str] = []
-    if m := NEGATION.search(text):
-        problems.append(f"a negative claim ({m.group(0)!r})")
-    if m := WORLD_CLAIMS.search(text):
-        problems.append(f"a claim no fact can hold ({m.group(0)!r})")
+    for m in NEGATION.finditer(text):
+        if not facts.holds(" ".join(words_of(text[m.start():])[:3])):  # "Jack Reacher: Never Go Back" is a title
+            problems.append(f"a negative claim ({m.group(0)!r})")
+            break
+    for m in WORLD_CLAIMS.finditer(text):
+        if not facts.holds(" ".join(words_of(text[m.start():])[:4])):  # a tag "based on true events" is a fact
+            problems.append(f"a claim no fact can hold ({m.group(0)!r})")
+            break
+    for m in TAXONOMY.finditer(text):
+        tail = words_of(m.group("tail"))[:5]
+        if facts.holds(" ".join(words_of(text[m.start():])[:3])):  # a title "Kind of Blue", "in the form of a wolf"
+            continue
+        if tail and tail[0] not in GENERIC and not any(w in ALL_KIND_WORDS for w in tail):
+            problems.append(f"a claim no fact can hold ({m.group(0).strip()!r})")
+    text = FILLER.sub(" ", text)
     for quoted in QUOTED.findall(text):
         if not facts.holds(quoted):
             problems.append(f"a quotation the facts do not hold ({quoted!r})")
@@ -199,6 +219,15 @@ def unsupported_claims(text: str, facts: Facts) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+def says_nothing_new(text: str, opening: str) -> bool:
+    """Whether the model's part of `text` adds no content word to its opening ("..., and you're also interested in
+    thriller." after an opening that names thriller): true but vacuous, so a composed sentence serves better."""
+    own = text[len(opening):] if opening and text.startswith(opening) else text
+    said = {stem(w) for w in words_of(opening)}
+    return not [w for w in words_of(own) if w not in GENERIC and w not in ALL_KIND_WORDS and stem(w) not in said
+                and not w.isdigit()]
+
+
 def explanation_facts(item, evidence, query: str, profile=None, words: str | None = None) -> Facts:
     """The facts an explanation of `item` may use: the item's own, the cited history items', the query's, the
     profile's themes and the person's words."""
@@ -219,31 +248,40 @@ def check_explanation(text: str, opening: str, facts: Facts) -> list[str]:
     return unsupported_claims(own, facts)
 
 
-def check_summary(text: str, liked: list, disliked: list, themes: list[str], opening: str = "You enjoy") -> list[str]:
+DISLIKE_VERB = r"(?:you|they)\s+(?:tend to\s+)?(?:dislike|disliked|don't like|avoid|skip)\b"
+
+
+def check_summary(text: str, liked: list, disliked: list, themes: list[str], opening: str = "You enjoy",
+                  ours: list[str] = ()) -> list[str]:
     """Problems with a profile summary: what it says they enjoy must trace to their liked items and themes, what
-    it says they dislike to their disliked items; a title followed by "(tags)" must carry those tags."""
+    it says they dislike to their disliked items; a title followed by "(tags)" must carry those tags. `ours`:
+    the words of a template the summary was composed from, which need no fact."""
     own = text[len(opening):] if opening and text.startswith(opening) else text
-    parts = re.split(r"(?i)\b(?=(?:you|they)\s+(?:dislike|disliked|don't like|avoid|skip)\b)", own, maxsplit=1)
+    own = re.sub(r"(?:^|(?<=[\s:;]))\d+\.(?=\s|$)", " ", own)  # list numbers ("1. Toy Story; 2.") count nothing
+    parts = re.split(rf"(?i)\b(?={DISLIKE_VERB})", own, maxsplit=1)
     enjoy, dislike = parts[0], parts[1] if len(parts) > 1 else ""
 
     def facts_of(items, extra: list[str]) -> Facts:
-        texts = [t for i in items for t in (i.title, i.kind, *i.tags)] + extra
+        texts = [t for i in items for t in (i.title, i.kind, *i.tags)] + extra + list(ours)
         return Facts(about_item=texts, about_person=texts, kinds={i.kind for i in items})
 
     liked_facts = facts_of(liked, list(themes))
     disliked_facts = facts_of(disliked, [] if disliked else ["nothing"])
     problems = [f"says they enjoy: {p}" for p in unsupported_claims(enjoy, liked_facts)]
     if dislike:
-        body = re.sub(r"(?i)^(?:you|they)\s+(?:dislike|disliked|don't like|avoid|skip)\b", "", dislike)
+        body = re.sub(rf"(?i)^{DISLIKE_VERB}", "", dislike)
+        if not disliked and re.match(r"\W*nothing\s*(?:$|[.(])", body, re.I):  # "nothing (no specific examples given)": true
+            body = ""
         problems += [f"says they dislike: {p}" for p in unsupported_claims(body, disliked_facts)]
-    titles = {i.title.lower(): i for i in [*liked, *disliked]}
-    for title, tags in re.findall(r"([^;:,.()]+?)\s*\(([^()]+)\)", own):
-        item = titles.get(title.strip().lower())
-        if item is None:
-            continue
-        for tag in re.split(r"[,;/]\s*", tags):
-            if tag.strip() and tag.strip().lower() not in item.tags:
-                problems.append(f"gives {item.title} a tag it does not carry ({tag.strip()!r})")
+    known = [i.title.lower() for i in [*liked, *disliked]]
+    for item in [*liked, *disliked]:  # "Kill Bill: Vol. 2 (comedy)": the tags in brackets after a title are its own
+        for tags in re.findall(rf"(?i){re.escape(item.title)}\s*\(([^()]+)\)", own):
+            if any(f"{item.title} ({tags})".lower() in t for t in known):  # "... the Ring (Original Soundtrack)"
+                continue
+            for tag in re.split(r"[,;/]\s*", tags):
+                tag = tag.strip().lower()
+                if tag and tag not in item.tags and not all(w in item.tags for w in re.split(r"[\s-]+", tag) if w):
+                    problems.append(f"gives {item.title} a tag it does not carry ({tag!r})")
     for item in disliked:
         if item.title.lower() in enjoy.lower() and len(item.title) > 3:
             problems.append(f"says they enjoy {item.title}, which they disliked")

@@ -53,6 +53,28 @@ def unreadable(text: str, opening: str = "") -> str | None:
     return looks_degenerate(text)
 
 
+# A summary speaks to the person ("You enjoy ..."): these are the marks of one that copied the prompt's lists
+# instead ("You enjoy : Science fiction, comedy; 1 more. They disliked: ...").
+SUMMARY_JUNK = (
+    (re.compile(r"^[:;,.!?]|\s[:;,.!?]"), "punctuation soup (a mark with no words before it)"),
+    (re.compile(r"[*_#`|]|^\s*-|:\s*-"), "markup"),
+    (re.compile(r"(?:^|[\s:;])\d+[.)](?:\s|$)"), "a numbered list"),
+    (re.compile(r"\b\d[\d,]*\s+more\b", re.I), "a count copied from the prompt ('N more')"),
+    (re.compile(r"\b(?:they|them|their|theirs|themselves|he|she|his|her)\b", re.I), "speaks of the person as 'they'"),
+    (re.compile(r"\b(?:the|a|an|and|or|of|vs|mr|mrs|dr|st)\.?$", re.I), "stops mid-sentence"),
+)
+
+
+def summary_junk(text: str, opening: str = "") -> str | None:
+    """Why a profile summary is not fit to show a person though it may state nothing false (list punctuation,
+    markup, counts copied from the prompt, "they" for "you", a cut-off end), or None."""
+    own = text[len(opening):] if opening and text.startswith(opening) else text
+    for pattern, why in SUMMARY_JUNK:
+        if pattern.search(own.strip()):
+            return why
+    return None
+
+
 def looks_degenerate(text: str) -> str | None:
     """Why a generation is unusable (too short, repetitive, not prose), or None when it reads fine."""
     words = re.findall(r"[\w']+", text.lower())

@@ -1,15 +1,20 @@
-"""Step 1: history -> InterestProfile. The LLM picks themes (from an enum) and words the summary;
-tag statistics of the history are the fallback and the source of weights and evidence."""
+"""Step 1: history -> InterestProfile. The LLM picks themes (from an enum) and words the summary, in the order the
+policy sets (ProfileConfig.policy: "choice" by default, as measured; "both"; "free"): its own sentence if it passes the checks (claims, and the
+junk a person should not read: grounding.summary_junk), else a sentence composed around its choice of favourites
+and of what they skip (explorer/pipeline/compose.py); tag statistics of the history are the fallback and the
+source of weights and evidence."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from explorer.catalog import Catalog, History
 from explorer.pipeline.claims import check_summary
-from explorer.pipeline.grounding import first_sentences, foreign_titles, unreadable
+from explorer.pipeline.compose import NOT_ABOUT_THE_WORK, choose_summary
+from explorer.pipeline.grounding import first_sentences, foreign_titles, summary_junk, unreadable
 from explorer.pipeline.prompts import Prompt
 from explorer.config import ProfileConfig
 from explorer.pipeline.prompts import select_prompt
@@ -91,17 +96,19 @@ class ProfileBuilder:
     """Builds profiles; the LLM is optional and every failure of it is a note, not an error."""
 
     def __init__(self, catalog: Catalog, llm=None, themes_prompt: Prompt | None = None,
-                 summary_prompt: Prompt | None = None, max_history_in_prompt: int = 12):
+                 summary_prompt: Prompt | None = None, max_history_in_prompt: int = 12,
+                 choice_prompt: Prompt | None = None, policy: str = "both"):
         self.catalog, self.llm = catalog, llm
-        self.themes_prompt, self.summary_prompt = themes_prompt, summary_prompt
-        self.max_history = max_history_in_prompt
+        self.themes_prompt, self.summary_prompt, self.choice_prompt = themes_prompt, summary_prompt, choice_prompt
+        self.max_history, self.policy = max_history_in_prompt, policy
 
     @classmethod
     def from_config(cls, config: ProfileConfig, catalog: Catalog, llm, prompts_dir, variants: dict[str, str]):
         return cls(catalog, llm if config.with_llm else None,
                    select_prompt(prompts_dir, "profile_themes", variants.get("profile_themes")),
                    select_prompt(prompts_dir, "profile_summary", variants.get("profile_summary")),
-                   config.max_history_in_prompt)
+                   config.max_history_in_prompt,
+                   select_prompt(prompts_dir, "profile_choice", variants.get("profile_choice")), config.policy)
 
     def build(self, history: History) -> StepResult[InterestProfile]:
         stats = tag_stats(history, self.catalog)
@@ -131,32 +138,53 @@ class ProfileBuilder:
                 notes.append("profile: the LLM picked fewer than two distinct themes")
         except Exception as exc:  # any LLM failure means the fallback serves
             notes.append(f"profile: theme choice failed ({type(exc).__name__}: {exc})")
-        try:
-            values = dict(liked=liked, disliked=disliked, themes=", ".join(t.label for t in themes))
-            opening = self.summary_prompt.opening(**values)
-            raw = self.llm.generate(self.summary_prompt.messages(**values), 60)
-            text = first_sentences(f"{opening} {raw.strip()}")
-            problem = self.summary_problem(text, opening, history, [t.label for t in themes])
-            if problem:
-                notes.append(f"profile: summary rejected ({problem})")
-            else:
-                summary = text
-        except Exception as exc:
-            notes.append(f"profile: summary failed ({type(exc).__name__}: {exc})")
-        llm_served = summary is not None and llm_themes
+        values = dict(liked=liked, disliked=disliked, themes=", ".join(t.label for t in themes))
+        summary_by = "fallback"
+        if self.policy in ("free", "both") and self.summary_prompt is not None:
+            try:
+                opening = self.summary_prompt.opening(**values)
+                raw = self.llm.generate(self.summary_prompt.messages(**values), 60)
+                text = first_sentences(f"{opening} {raw.strip()}")
+                problem = self.summary_problem(text, opening, history, [t.label for t in themes])
+                if problem:
+                    notes.append(f"profile: summary rejected ({problem})")
+                else:
+                    summary, summary_by = text, "llm"
+            except Exception as exc:
+                notes.append(f"profile: summary failed ({type(exc).__name__}: {exc})")
+        if summary is None and self.policy in ("choice", "both") and self.choice_prompt is not None:
+            try:
+                shown_liked, shown_disliked = self._shown(history)
+                # Favourites that show a chosen theme (its evidence), and tags that only the dislikes it can cite carry.
+                evidence = {i for t in themes for i in t.evidence}
+                showing = [i for i in shown_liked if i.id in evidence] or shown_liked
+                cited = {tag for i in shown_disliked for tag in i.tags if not NOT_ABOUT_THE_WORK.search(tag)}
+                text = choose_summary(self.llm, self.choice_prompt, [t.label for t in themes], showing,
+                                      [a for a in avoid if a in cited][:3], values)
+                problem = self.summary_problem(text, "", history, [t.label for t in themes], composed=True)
+                if problem:
+                    notes.append(f"profile: composed summary rejected ({problem})")
+                else:
+                    summary, summary_by = text, "composed"
+            except Exception as exc:
+                notes.append(f"profile: summary choice failed ({type(exc).__name__}: {exc})")
+        served = summary_by if summary is not None and llm_themes else "fallback"
         summary = summary or fallback_summary(themes, avoid, history, self.catalog)
-        return StepResult(InterestProfile(summary=summary, themes=themes, avoid=avoid),
-                              "llm" if llm_served else "fallback", notes)
+        return StepResult(InterestProfile(summary=summary, themes=themes, avoid=avoid), served, notes)
 
-    def summary_problem(self, text: str, opening: str, history: History, themes: list[str]) -> str | None:
-        """Why a generated summary may not be shown (unreadable, naming other items, or claiming what the
-        history does not hold: explorer/pipeline/claims.py), or None."""
-        if bad := unreadable(text, opening):
+    def summary_problem(self, text: str, opening: str, history: History, themes: list[str],
+                        composed: bool = False) -> str | None:
+        """Why a generated summary may not be shown (unreadable, junk a person should not read, naming other
+        items, or claiming what the history does not hold: explorer/pipeline/claims.py), or None. A `composed`
+        summary's template words are ours: only what filled its slots is read."""
+        # A composed summary's marks and numbers are its template's and its titles' ("as in Apollo 13."): no junk.
+        if bad := unreadable(text, opening) or (None if composed else summary_junk(text, opening)):
             return bad
         if foreign_titles(text, self.catalog, set(history.item_ids), history_facts(history, self.catalog)):
             return "names items outside the history"
         liked, disliked = self._shown(history)
-        claims = check_summary(text, liked, disliked, themes, opening)
+        ours = [re.sub(r"\{[^}]*\}", " ", t) for _, t in self.choice_prompt.compose] if composed else []
+        claims = check_summary(text, liked, disliked, themes, opening, ours)
         return "; ".join(claims[:3]) if claims else None
 
     def _shown(self, history: History) -> tuple[list, list]:

@@ -22,6 +22,8 @@ class Prompt:
     version: int
     step: str
     template: ChatPromptTemplate
+    # Sentence templates a step composes around the model's choice (prompts/explain_choice.yaml): (name, text).
+    compose: tuple[tuple[str, str], ...] = ()
 
     @property
     def tag(self) -> str:
@@ -33,6 +35,13 @@ class Prompt:
         if getattr(last, "prompt", None) is None or last.__class__.__name__ != "AIMessagePromptTemplate":
             return ""
         return str(last.format(**values).content)
+
+    def composed(self, name: str, **values) -> str:
+        """The sentence template `name` of this prompt's `compose` section, filled in."""
+        templates = dict(self.compose)
+        if name not in templates:
+            raise DataError(f"prompt {self.name!r} has no compose template {name!r}; found {sorted(templates)}")
+        return templates[name].format(**values)
 
     def messages(self, **values) -> list[dict]:
         """The filled-in chat as role dicts, the form every backend takes."""
@@ -46,8 +55,9 @@ def load_prompt(path: Path) -> Prompt:
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         messages = [(role, text) for role, text in spec["messages"]]
+        compose = tuple((str(k), str(v)) for k, v in (spec.get("compose") or {}).items())
         return Prompt(spec["name"], int(spec.get("version", 1)), spec.get("step", spec["name"]),
-                      ChatPromptTemplate.from_messages(messages))
+                      ChatPromptTemplate.from_messages(messages), compose)
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise DataError(f"unreadable prompt file ({exc})", path=path) from None
 

@@ -10,7 +10,9 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Mode = Literal["deepen", "adjacent", "novel"]
-ServedBy = Literal["llm", "fallback", "edited"]  # who made a step's output: the LLM, its fallback, the person
+# Who made a step's output: the LLM's own words ("llm"), a sentence composed around the LLM's choice among the facts
+# ("composed", explorer/pipeline/compose.py), the deterministic fallback, or the person's edit.
+ServedBy = Literal["llm", "composed", "fallback", "edited"]
 T = TypeVar("T")
 
 

@@ -2,6 +2,8 @@
 each with the facts it was written from, for a person to judge by hand (tests/data/claims_audit.jsonl).
 
     python -m explorer.tools.audit --out /tmp/audit_raw.jsonl
+    python -m explorer.tools.audit --out /tmp/heldout_raw.jsonl --split heldout --no-demo --seed 1313 \
+        --exclude-from tests/data/claims_audit.jsonl --movielens-explanations 110 --movielens-summaries 34
 
 Explanations come from the demo personas' own answers (the pipeline's items, cited history and queries, at
 several explore settings) and from MovieLens users (a liked film beside two others they rated highly that
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from explorer.catalog import Catalog, History, Item
 from explorer.config import PROJECT_ROOT, LLMSettings, Settings
-from explorer.pipeline.explain import MAX_EXPLANATION_TOKENS, Explainer
+from explorer.llm.base import generate_batch
+from explorer.pipeline.explain import EXPLANATION_SENTENCES, MAX_EXPLANATION_TOKENS, Explainer
 from explorer.pipeline.grounding import first_sentences
 from explorer.pipeline.profile import ProfileBuilder
 from explorer.pipeline.prompts import select_prompt
@@ -53,11 +56,14 @@ def demo_triples(settings: Settings, data_dir: Path) -> list[tuple[str, Item, li
     return out
 
 
-def movielens_triples(catalog: Catalog, histories: dict[str, History], n: int, rng: random.Random):
+def movielens_triples(catalog: Catalog, histories: dict[str, History], n: int, rng: random.Random,
+                      exclude: set[str] = frozenset()):
     out = []
     users = sorted(histories, key=int)
     rng.shuffle(users)
     for user in users:
+        if user in exclude:
+            continue
         liked = [r.item_id for r in histories[user].liked if r.item_id in catalog]
         if len(liked) < 4:
             continue
@@ -81,7 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--movielens-explanations", type=int, default=90)
     parser.add_argument("--movielens-summaries", type=int, default=48)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--split", default="dev", help="the set the records join: dev, or heldout (never tuned on)")
+    parser.add_argument("--no-demo", action="store_true", help="MovieLens users only (the demo personas are in dev)")
+    parser.add_argument("--exclude-from", type=Path, help="an audit file whose MovieLens users are left out")
     args = parser.parse_args(argv)
+    exclude = set()
+    if args.exclude_from:
+        for line in args.exclude_from.read_text(encoding="utf-8").splitlines():
+            source = json.loads(line)["source"] if line.strip() else ""
+            if source.startswith("movielens:user "):
+                exclude.add(source.split(" ", 1)[1])
     from explorer.catalog.movielens import load_movielens_catalog, load_movielens_histories
     from explorer.llm import load_backend
 
@@ -94,27 +109,30 @@ def main(argv: list[str] | None = None) -> None:
     prompt = select_prompt(settings.prompts_dir, "explain")
     ml_catalog = load_movielens_catalog(MOVIELENS)
     ml_histories = load_movielens_histories(MOVIELENS)
-    triples = demo_triples(settings, args.data_dir)
-    triples += movielens_triples(ml_catalog, ml_histories, args.movielens_explanations, rng)
+    triples = [] if args.no_demo else demo_triples(settings, args.data_dir)
+    triples += movielens_triples(ml_catalog, ml_histories, args.movielens_explanations, rng, exclude)
     chats, openings = [], []
     for _, item, evidence, query in triples:
         values = Explainer._values(item, evidence, query)
         chats.append(prompt.messages(**values))
         openings.append(prompt.opening(**values))
     texts = []
-    for start in range(0, len(chats), 8):
-        texts += llm.generate_batch(chats[start:start + 8], MAX_EXPLANATION_TOKENS)
+    for start in range(0, len(chats), 8):  # as the pipeline asks: one sentence after the opening
+        texts += generate_batch(llm, chats[start:start + 8], MAX_EXPLANATION_TOKENS, EXPLANATION_SENTENCES)
     for (source, item, evidence, query), opening, raw in zip(triples, openings, texts):
-        records.append({"kind": "explanation", "source": source, "item": item_record(item),
+        records.append({"kind": "explanation", "split": args.split, "source": source, "item": item_record(item),
                         "evidence": [item_record(e) for e in evidence], "query": query.text,
-                        "text": first_sentences(opening + raw), "raw": raw})
+                        "opening": opening, "raw": raw,
+                        "text": f"{opening} {first_sentences(raw, EXPLANATION_SENTENCES)}".rstrip()})
 
     # summaries
     from explorer import Explorer
 
-    demo = Explorer(settings.model_copy(update={"data_dir": args.data_dir, "llm": LLMSettings(backend="none")}))
-    jobs = [(f"demo:{n}", demo.catalog, demo.persona(n)) for n in demo.personas]
-    users = [u for u in sorted(ml_histories, key=int) if len(ml_histories[u].liked) >= 5]
+    jobs = []
+    if not args.no_demo:
+        demo = Explorer(settings.model_copy(update={"data_dir": args.data_dir, "llm": LLMSettings(backend="none")}))
+        jobs = [(f"demo:{n}", demo.catalog, demo.persona(n)) for n in demo.personas]
+    users = [u for u in sorted(ml_histories, key=int) if len(ml_histories[u].liked) >= 5 and u not in exclude]
     jobs += [(f"movielens:user {u}", ml_catalog, ml_histories[u]) for u in rng.sample(users, args.movielens_summaries)]
     for source, catalog, history in jobs:
         builder = ProfileBuilder(catalog, llm, select_prompt(settings.prompts_dir, "profile_themes"),
@@ -123,10 +141,13 @@ def main(argv: list[str] | None = None) -> None:
         opening = chat[-1]["content"] if chat[-1]["role"] == "assistant" else ""
         raw = llm.generate(chat, 60)
         liked, disliked, _ = builder._history_lines(history)
+        liked_items, disliked_items = builder._shown(history)
         themes = chat[1]["content"].split("Their themes: ", 1)[1].split(".\n", 1)[0]
-        records.append({"kind": "summary", "source": source, "liked": liked, "disliked": disliked, "themes": themes,
+        records.append({"kind": "summary", "split": args.split, "source": source, "liked": liked, "disliked": disliked, "themes": themes,
                         "history": [item_record(catalog[r.item_id]) for r in history.ratings
                                     if (r.liked or r.disliked) and r.item_id in catalog][:40],
+                        "liked_items": [item_record(i) for i in liked_items],
+                        "disliked_items": [item_record(i) for i in disliked_items], "opening": opening,
                         "text": first_sentences(f"{opening} {raw.strip()}"), "raw": raw})
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     print(f"{sum(r['kind'] == 'explanation' for r in records)} explanations, "

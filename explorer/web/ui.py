@@ -177,6 +177,7 @@ def build_ui(source: Explorer | Startup, concurrency: int = 1) -> gr.Blocks:
         def writer(explorer: Explorer):
             llm = explorer.settings.llm
             named = {"llm": f"the language model ({llm.model}, {llm.backend}), checked against the catalogue",
+                     "composed": f"a template around what the language model ({llm.model}) chose to say from the facts",
                      "fallback": "a template (no model)", "edited": "your edit"}
             return lambda path: named.get(path, path)
 
