@@ -20,6 +20,7 @@ from explorer.catalog import (Catalog, History, ParsedHistory, Persona, history_
                               load_history_file, load_personas, require_usable)
 from explorer.interest.clusters import cached_cluster_model
 from explorer.interest.base import InterestModel
+from explorer.interest.collab import Interactions
 from explorer.interest.models import build_interest_model
 from explorer.config import Settings
 from explorer.resources import load_once
@@ -74,7 +75,7 @@ class Explorer:
         self.clusters, self.interest = self._collaborative_parts(interactions, stage)
         self.planner = Planner.from_config(steps.plan, catalog, self.llm, s.prompts_dir, variants, self.clusters)
         self.retriever = Retriever.from_config(steps.retrieve, self.store, self.embedder, self.clusters, self.interest,
-                                               len(interactions), catalog)
+                                               len(interactions), catalog, self._popularity(interactions))
         self.explainer = Explainer.from_config(steps.explain, catalog, self.llm, s.prompts_dir, variants)
         self._profiles: OrderedDict[str, StepResult[InterestProfile]] = OrderedDict()
         self._profiles_lock = threading.Lock()  # Gradio runs several sessions' events at once
@@ -100,6 +101,14 @@ class Explorer:
             interest = build_interest_model(self.settings.interest, interactions, ids,
                                             Path(self.settings.data_dir) / "interest")
         return clusters, interest
+
+    def _popularity(self, interactions: dict[str, History]):
+        """Each of the interest model's items' share of the users who interacted with it (add-one smoothed, as the
+        evaluation's novelty reads it), for the retriever's popularity discount."""
+        if self.interest is None:
+            return None
+        data = Interactions(interactions, self.interest.item_ids)
+        return (data.counts + 1.0) / (data.n_users + 1.0)
 
     @classmethod
     def default(cls, data_dir: str | Path | None = None, *, progress: bool = False, **settings: Any) -> "Explorer":

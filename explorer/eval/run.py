@@ -300,7 +300,8 @@ def _settings_record(config: EvalConfig, settings: Settings, dataset: Dataset, s
             "seed": config.seed, "explore": config.explore, "history_share": 0.8, "positive_rating": 4.0,
             "llm": "/".join(x for x in resolve_llm_source(settings.llm) if x) if settings.llm.backend != "none" else "none",
             "embedder": resolve_embedder_source(settings.embed), "prompts": prompts,
-            "prompt_variants": settings.prompt_variants, "git_commit": commit}
+            "prompt_variants": settings.prompt_variants, "git_commit": commit,
+            "explore_discount": settings.pipeline.retrieve.explore_discount}
 
 
 COLUMNS = [("ndcg", "NDCG"), ("recall", "Recall"), ("hit_rate", "Hit"), ("mrr", "MRR"),

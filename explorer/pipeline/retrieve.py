@@ -2,8 +2,9 @@
 
 The interest model (EASE by default, explorer/interest/) does the scoring, as in Google's hierarchical
 explorer (Wang et al. 2024): the deepen lane is the model's own ranking, unrestricted; an exploring query
-grounded in an interest cluster takes the model's best items inside that cluster, with the query's text
-relevance only as a tie-breaker. With few users (the demo's personas) the model is trusted proportionally
+grounded in an interest cluster takes the model's best less-known items inside that cluster (its score ÷
+popularity^β: exploring leaves the head as well as the known clusters), with the query's text relevance only as
+a tie-breaker. With few users (the demo's personas) the model is trusted proportionally
 less and the text relevance carries the score, as it did before there was any interaction data.
 """
 
@@ -24,14 +25,19 @@ class Retriever:
     def __init__(self, store: ItemStore, embedder: Embedder, per_query: int = 12,
                  clusters: ClusterModel | None = None, interest: InterestModel | None = None,
                  n_users: int = 0, full_trust_users: int = 100, text_tiebreak: float = 0.01,
-                 catalog: Catalog | None = None):
+                 catalog: Catalog | None = None, popularity: np.ndarray | None = None,
+                 explore_discount: float = 0.0):
         """`store.vectors` (every item's embedding, held in memory) gives the text tie-breaker for the model's
-        picks without a round trip to Chroma."""
+        picks without a round trip to Chroma. `popularity` (each of the model's items' share of users, in its
+        order) and `explore_discount` (β): an exploring query ranks its cluster by the model's score ÷
+        popularity^β (`discounted`); the deepen lane keeps the model's own scores."""
         self.store, self.embedder, self.per_query = store, embedder, per_query
         self.clusters, self.interest, self.catalog = clusters, interest, catalog
         # A handful of users' co-occurrences is noise, not taste: shrink the model's weight until data is plentiful.
         self.trust = min(1.0, n_users / full_trust_users) if interest is not None else 0.0
         self.text_tiebreak = text_tiebreak
+        self.popularity = None if popularity is None else np.asarray(popularity, dtype=np.float64)
+        self.explore_discount = explore_discount
         if interest is not None:
             self._cluster_of = np.array([clusters.assignment.get(i, -1) for i in interest.item_ids]) \
                 if clusters is not None else None
@@ -41,9 +47,9 @@ class Retriever:
     @classmethod
     def from_config(cls, config: RetrieveConfig, store: ItemStore, embedder: Embedder,
                     clusters: ClusterModel | None = None, interest: InterestModel | None = None,
-                    n_users: int = 0, catalog: Catalog | None = None):
+                    n_users: int = 0, catalog: Catalog | None = None, popularity: np.ndarray | None = None):
         return cls(store, embedder, config.per_query, clusters, interest, n_users, config.collab_full_trust_users,
-                   config.text_tiebreak, catalog)
+                   config.text_tiebreak, catalog, popularity, config.explore_discount)
 
     def retrieve(self, queries: list[ExploreQuery], history: History, kinds: list[str] | None = None,
                  seeds: History | None = None, k: int = 10) -> list[Candidate]:
@@ -51,7 +57,10 @@ class Retriever:
         liked items its themes still cite, so the edit wins over the old history. `k`: the list's length, the
         least the deepen lane must offer."""
         seen = set(history.item_ids)  # liked, disliked and merely seen items are all excluded
-        model = self._model_scores(history if seeds is None else seeds)
+        raw = self._raw_scores(history if seeds is None else seeds)
+        deep = self._scaled(raw, 0.0)  # the deepen lane: the model's own ranking
+        wide = self._scaled(raw, self.explore_discount)  # exploring lanes: its best less-known items
+        model = deep
         trusted = model is not None and self.trust >= 1.0
         candidates: list[Candidate] = []
         deepen = [i for i, q in enumerate(queries) if q.mode == "deepen"]
@@ -64,6 +73,7 @@ class Retriever:
         for index, query in enumerate(queries):
             if trusted and query.mode == "deepen":
                 continue
+            model = deep if query.mode == "deepen" else wide
             vector = self.embedder.query(query.text)
             grounded = query.cluster is not None and model is not None and self._cluster_of is not None
             # A trusted model picks a grounded query's items itself: text only breaks ties, so no text search.
@@ -86,12 +96,19 @@ class Retriever:
                 candidates.append(Candidate(item_id=item_id, query=index, score=float(score)))
         return candidates
 
-    def _model_scores(self, history: History) -> np.ndarray | None:
-        """The interest model's scores for this history (in its item order), scaled to [0, 1]; None without a
-        model or without anything to read."""
+    def _raw_scores(self, history: History) -> np.ndarray | None:
+        """The interest model's scores for this history (in its item order); None without a model or without
+        anything to read."""
         if self.interest is None or not input_items(history):
             return None
-        scores = self.interest.scores(history).astype(np.float64)
+        return self.interest.scores(history).astype(np.float64)
+
+    def _scaled(self, scores: np.ndarray | None, beta: float) -> np.ndarray | None:
+        """`discounted` by popularity^beta, then scaled to [0, 1]; None when nothing is there to rank."""
+        if scores is None:
+            return None
+        if beta > 0 and self.popularity is not None:
+            scores = discounted(scores, self.popularity, beta)
         lo, hi = float(scores.min()), float(scores.max())
         return (scores - lo) / (hi - lo) if hi > lo else None
 
@@ -123,3 +140,12 @@ class Retriever:
     def _model_of(self, model: np.ndarray, item_id: str) -> float:
         n = self.interest.index.get(item_id)
         return float(model[n]) if n is not None else 0.0
+
+
+def discounted(scores: np.ndarray, popularity: np.ndarray, beta: float) -> np.ndarray:
+    """Positive scores divided by popularity^beta (the share of users who know the item): among items the model
+    finds likely, the less known rise. Scores at or below zero (the model's 'unlikely') keep their value and
+    order, so the discount never lifts an item the model argues against; beta = 0 changes nothing."""
+    if beta <= 0:
+        return scores
+    return np.where(scores > 0, scores / np.power(popularity, beta), scores)

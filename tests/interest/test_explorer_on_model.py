@@ -59,3 +59,43 @@ def test_exploring_slots_come_from_planned_clusters_in_the_models_order(explorer
 
 def test_with_a_handful_of_personas_the_model_shrinks_to_the_content_signal(explorer_fallback):
     assert explorer_fallback.retriever.trust == pytest.approx(8 / 100)
+
+
+def _exploring_picks(ex, history, explore):
+    result = ex.recommend(history, k=10, explore=explore, explain=False)
+    return [r.item_id for r in result.recommendations if r.mode != "deepen"], result
+
+
+def test_exploring_slots_take_the_models_best_less_known_items_in_their_cluster(explorer_on_ease, crowd):
+    """Each exploring pick is among its lane's best by the model's score ÷ popularity^β inside the planned
+    cluster; with the discount on, the exploring picks are less known than with it off, while the deepen lane
+    (and so explore = 0) stays the model's own ranking."""
+    from explorer.pipeline.retrieve import discounted
+
+    ex = explorer_on_ease
+    retriever = ex.retriever
+    beta = retriever.explore_discount
+    assert beta > 0 and retriever.popularity is not None
+    popularity = dict(zip(ex.interest.item_ids, retriever.popularity))
+    mean_popularity = {}
+    try:
+        for setting in (0.0, beta):
+            retriever.explore_discount = setting
+            known = []
+            for user in ("u0", "u1", "u2", "u3", "u5", "u6"):
+                history = History.of(crowd[user].ratings[:8], name=user)
+                picks, result = _exploring_picks(ex, history, 0.3)
+                assert len(picks) == 3
+                scores = discounted(ex.interest.scores(history).astype(float), retriever.popularity, setting)
+                by_text = {q.text: q for q in result.queries}
+                seen = set(history.item_ids)
+                for rec in (r for r in result.recommendations if r.mode != "deepen"):
+                    cluster = by_text[rec.query].cluster
+                    inside = [i for i in ex.interest.item_ids if ex.clusters.of(i) == cluster and i not in seen]
+                    best = sorted(inside, key=lambda i: -scores[ex.interest.index[i]])[:retriever.per_query]
+                    assert rec.item_id in best
+                known += [popularity[i] for i in picks]
+            mean_popularity[setting] = sum(known) / len(known)
+    finally:
+        retriever.explore_discount = beta
+    assert mean_popularity[beta] < mean_popularity[0.0]
