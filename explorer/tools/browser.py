@@ -48,6 +48,10 @@ _OBSERVER = """() => {
 }"""
 
 
+# The model's checked sentence: written freely ("llm") or composed around its choice ("composed").
+MODEL_PATHS = ("llm", "composed")
+
+
 @dataclass
 class BrowserAnswer:
     """One answer as the page showed it; seconds are from Enter."""
@@ -64,12 +68,12 @@ class BrowserAnswer:
         """Cards first drawn with the template reason that then showed the model's checked sentence."""
         items = dict.fromkeys(s["item"] for s in self.seen)
         return [i for i in items if (shown := [s for s in self.shown(i) if s["text"] and s["text"] != "writing why…"])
-                and shown[0]["path"] == "fallback" and shown[-1]["path"] == "llm"]
+                and shown[0]["path"] == "fallback" and shown[-1]["path"] in MODEL_PATHS]
 
     def retracted(self) -> list[str]:
         """Cards whose model sentence was taken back after it was shown, and any retraction in the page's text."""
         taken_back = [i for i in dict.fromkeys(s["item"] for s in self.seen)
-                      if any(a["path"] == "llm" and b["path"] != "llm"
+                      if any(a["path"] in MODEL_PATHS and b["path"] not in MODEL_PATHS
                              for a, b in zip(self.shown(i), self.shown(i)[1:]))]
         said = [m.group(0) for m in RETRACTIONS.finditer(self.page_text)]
         return taken_back + said
